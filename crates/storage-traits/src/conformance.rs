@@ -1,0 +1,641 @@
+//! The backend conformance suite. Every backend's tests call [`conformance_tests!`] with a
+//! function that opens its store, so both backends are held to one behaviour, written once.
+//!
+//! ```ignore
+//! fn open(dir: &std::path::Path, tables: &[TableSpec]) -> storage_traits::Result<MyStore> { … }
+//! storage_traits::conformance_tests!(open);
+//! ```
+//!
+//! The crash check ([`crash_durability`]) runs the test binary itself as a child process,
+//! kills it with SIGKILL in the middle of a transaction, and reopens the store.
+
+use std::io::{BufRead, BufReader};
+use std::ops::Bound;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::kv::*;
+
+/// The signature of a backend's open function: create or open the store in `dir` with
+/// these tables.
+pub trait Opener<S: KvStore>: Fn(&Path, &[TableSpec]) -> Result<S> {}
+impl<S: KvStore, F: Fn(&Path, &[TableSpec]) -> Result<S>> Opener<S> for F {}
+
+const T1: &str = "conformance_a_1_0_0";
+const T2: &str = "conformance_b_1_0_0";
+const DUP: &str = "conformance_dup_1_0_0";
+const DUP_KEY_LEN: usize = 4;
+
+fn tables() -> Vec<TableSpec> {
+    vec![
+        TableSpec::plain(T1),
+        TableSpec::plain(T2),
+        TableSpec::dup_sort(DUP, DUP_KEY_LEN),
+    ]
+}
+
+fn fresh<S: KvStore>(open: &impl Opener<S>) -> (tempfile::TempDir, S) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path(), &tables()).expect("open a new store");
+    (dir, store)
+}
+
+fn put_commit<S: KvStore>(store: &S, table: &str, rows: &[(&[u8], &[u8])]) {
+    let mut w = store.begin_write().unwrap();
+    for (k, v) in rows {
+        w.put(table, k, v).unwrap();
+    }
+    w.commit(Durability::Synced).unwrap();
+}
+
+fn collect(iter: KvIter<'_>) -> Vec<KvPair> {
+    iter.collect::<Result<Vec<_>>>().unwrap()
+}
+
+fn keys(iter: KvIter<'_>) -> Vec<Vec<u8>> {
+    collect(iter).into_iter().map(|(k, _)| k).collect()
+}
+
+fn be(n: u32) -> Vec<u8> {
+    n.to_be_bytes().to_vec()
+}
+
+/// Put, overwrite, get, delete, and a write transaction reading its own writes.
+pub fn round_trip<S: KvStore>(open: impl Opener<S>) {
+    let (_dir, store) = fresh(&open);
+    assert_eq!(store.begin_read().unwrap().get(T1, b"k").unwrap(), None);
+    let mut w = store.begin_write().unwrap();
+    w.put(T1, b"k", b"v1").unwrap();
+    assert_eq!(w.get(T1, b"k").unwrap().as_deref(), Some(&b"v1"[..]));
+    w.put(T1, b"k", b"v2").unwrap();
+    assert_eq!(w.get(T1, b"k").unwrap().as_deref(), Some(&b"v2"[..]));
+    w.put(T1, b"gone", b"x").unwrap();
+    w.delete(T1, b"gone").unwrap();
+    assert_eq!(w.get(T1, b"gone").unwrap(), None);
+    w.put(T1, b"empty", b"").unwrap();
+    w.commit(Durability::Synced).unwrap();
+
+    let r = store.begin_read().unwrap();
+    assert_eq!(r.get(T1, b"k").unwrap().as_deref(), Some(&b"v2"[..]));
+    assert_eq!(r.get(T1, b"gone").unwrap(), None);
+    assert_eq!(r.get(T1, b"empty").unwrap().as_deref(), Some(&b""[..]));
+    assert_eq!(r.get(T2, b"k").unwrap(), None, "tables are separate");
+    assert_eq!(r.len(T1).unwrap(), 2);
+    drop(r);
+
+    let mut w = store.begin_write().unwrap();
+    w.delete(T1, b"k").unwrap();
+    w.delete(T1, b"never-there").unwrap();
+    w.commit(Durability::Synced).unwrap();
+    assert_eq!(store.begin_read().unwrap().get(T1, b"k").unwrap(), None);
+}
+
+/// Big-endian integer keys iterate in numeric order, whatever the insertion order.
+pub fn big_endian_key_order<S: KvStore>(open: impl Opener<S>) {
+    let (_dir, store) = fresh(&open);
+    let mut heights: Vec<u32> = vec![0, 1, 255, 256, 65_535, 65_536, 1 << 24, u32::MAX, 7, 300];
+    let mut w = store.begin_write().unwrap();
+    for h in heights.iter().rev() {
+        w.put(T1, &be(*h), &h.to_le_bytes()).unwrap();
+    }
+    w.commit(Durability::Synced).unwrap();
+    heights.sort();
+    let r = store.begin_read().unwrap();
+    let got: Vec<u32> = keys(r.range(T1, KeyRange::all(), Direction::Forward).unwrap())
+        .iter()
+        .map(|k| u32::from_be_bytes(k.as_slice().try_into().unwrap()))
+        .collect();
+    assert_eq!(got, heights);
+    assert_eq!(r.first(T1).unwrap().unwrap().0, be(0));
+    assert_eq!(r.last(T1).unwrap().unwrap().0, be(u32::MAX));
+}
+
+/// Included, excluded and unbounded bounds, empty ranges and prefixes, both directions.
+pub fn range_bounds_and_reverse<S: KvStore>(open: impl Opener<S>) {
+    let (_dir, store) = fresh(&open);
+    let mut w = store.begin_write().unwrap();
+    for i in 0..10u32 {
+        w.put(T1, &be(i), b"v").unwrap();
+    }
+    w.put(T1, &[0, 0, 0, 5, 1], b"ext").unwrap();
+    w.put(T1, &[0xFF, 0xFF], b"top").unwrap();
+    w.commit(Durability::Synced).unwrap();
+    let r = store.begin_read().unwrap();
+    let ks = |range: KeyRange, d: Direction| keys(r.range(T1, range, d).unwrap());
+
+    assert_eq!(
+        ks(KeyRange::half_open(be(2), be(5)), Direction::Forward),
+        vec![be(2), be(3), be(4)]
+    );
+    assert_eq!(
+        ks(KeyRange::inclusive(be(2), be(5)), Direction::Forward),
+        vec![be(2), be(3), be(4), be(5)]
+    );
+    assert_eq!(
+        ks(
+            KeyRange {
+                start: Bound::Excluded(be(2)),
+                end: Bound::Excluded(be(5))
+            },
+            Direction::Forward
+        ),
+        vec![be(3), be(4)]
+    );
+    assert_eq!(
+        ks(KeyRange::half_open(be(2), be(5)), Direction::Reverse),
+        vec![be(4), be(3), be(2)]
+    );
+    assert_eq!(
+        ks(
+            KeyRange {
+                start: Bound::Unbounded,
+                end: Bound::Included(be(1))
+            },
+            Direction::Reverse
+        ),
+        vec![be(1), be(0)]
+    );
+    assert_eq!(
+        ks(KeyRange::from(be(9)), Direction::Forward),
+        vec![be(9), vec![0xFF, 0xFF]]
+    );
+    assert!(ks(KeyRange::half_open(be(5), be(5)), Direction::Forward).is_empty());
+    assert!(ks(KeyRange::half_open(be(7), be(3)), Direction::Forward).is_empty());
+    assert!(ks(KeyRange::half_open(be(7), be(3)), Direction::Reverse).is_empty());
+    assert_eq!(
+        keys(r.prefix(T1, &be(5), Direction::Forward).unwrap()),
+        vec![be(5), vec![0, 0, 0, 5, 1]]
+    );
+    assert_eq!(
+        keys(r.prefix(T1, &be(5), Direction::Reverse).unwrap()),
+        vec![vec![0, 0, 0, 5, 1], be(5)]
+    );
+    assert_eq!(
+        keys(r.prefix(T1, &[0xFF], Direction::Forward).unwrap()),
+        vec![vec![0xFF, 0xFF]]
+    );
+    let all = collect(r.range(T1, KeyRange::all(), Direction::Reverse).unwrap());
+    assert_eq!(all.len(), 12);
+    assert_eq!(all[0], (vec![0xFF, 0xFF], b"top".to_vec()));
+    assert!(
+        r.range(T2, KeyRange::all(), Direction::Forward)
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    assert_eq!(r.first(T2).unwrap(), None);
+    assert_eq!(r.last(T2).unwrap(), None);
+    assert!(r.is_empty(T2).unwrap());
+}
+
+/// An open snapshot does not see a later commit; a new one does.
+pub fn snapshot_isolation<S: KvStore>(open: impl Opener<S>) {
+    let (_dir, store) = fresh(&open);
+    put_commit(&store, T1, &[(b"a", b"1")]);
+    let before = store.begin_read().unwrap();
+    let mut w = store.begin_write().unwrap();
+    w.put(T1, b"a", b"2").unwrap();
+    w.put(T1, b"b", b"2").unwrap();
+    // Uncommitted writes are invisible to readers.
+    assert_eq!(before.get(T1, b"b").unwrap(), None);
+    w.commit(Durability::Synced).unwrap();
+
+    assert_eq!(before.get(T1, b"a").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(before.get(T1, b"b").unwrap(), None);
+    assert_eq!(
+        keys(
+            before
+                .range(T1, KeyRange::all(), Direction::Forward)
+                .unwrap()
+        ),
+        vec![b"a".to_vec()]
+    );
+    assert_eq!(before.len(T1).unwrap(), 1);
+    let after = store.begin_read().unwrap();
+    assert_eq!(after.get(T1, b"a").unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(after.get(T1, b"b").unwrap().as_deref(), Some(&b"2"[..]));
+}
+
+/// A dropped write transaction leaves nothing, in any table.
+pub fn dropped_write_leaves_nothing<S: KvStore>(open: impl Opener<S>) {
+    let (_dir, store) = fresh(&open);
+    put_commit(&store, T1, &[(b"keep", b"1")]);
+    {
+        let mut w = store.begin_write().unwrap();
+        w.put(T1, b"keep", b"changed").unwrap();
+        w.put(T1, b"new", b"x").unwrap();
+        w.put(T2, b"new", b"x").unwrap();
+        w.put(DUP, b"abcd", b"x").unwrap();
+        w.delete(T1, b"keep").unwrap();
+        w.clear(T1).unwrap();
+    }
+    let r = store.begin_read().unwrap();
+    assert_eq!(r.get(T1, b"keep").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(r.len(T1).unwrap(), 1);
+    assert!(r.is_empty(T2).unwrap());
+    assert!(r.is_empty(DUP).unwrap());
+}
+
+/// `put_if_absent_or_identical`: inserts, accepts the same bytes, refuses different ones
+/// without changing anything.
+pub fn idempotent_put<S: KvStore>(open: impl Opener<S>) {
+    let (_dir, store) = fresh(&open);
+    let mut w = store.begin_write().unwrap();
+    assert_eq!(
+        w.put_if_absent_or_identical(T1, b"k", b"v").unwrap(),
+        PutOutcome::Inserted
+    );
+    // Against the transaction's own uncommitted write.
+    assert_eq!(
+        w.put_if_absent_or_identical(T1, b"k", b"v").unwrap(),
+        PutOutcome::AlreadyPresent
+    );
+    w.commit(Durability::Synced).unwrap();
+
+    let mut w = store.begin_write().unwrap();
+    assert_eq!(
+        w.put_if_absent_or_identical(T1, b"k", b"v").unwrap(),
+        PutOutcome::AlreadyPresent
+    );
+    let err = w
+        .put_if_absent_or_identical(T1, b"k", b"other")
+        .unwrap_err();
+    match &err {
+        Error::Conflict { table, key } => {
+            assert_eq!(table, T1);
+            assert_eq!(key, "6b");
+        }
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(w.get(T1, b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    w.commit(Durability::Synced).unwrap();
+    assert_eq!(
+        store
+            .begin_read()
+            .unwrap()
+            .get(T1, b"k")
+            .unwrap()
+            .as_deref(),
+        Some(&b"v"[..])
+    );
+}
+
+/// Sorted bulk insert writes every row; out-of-order keys are refused.
+pub fn sorted_bulk_insert<S: KvStore>(open: impl Opener<S>) {
+    let (_dir, store) = fresh(&open);
+    let rows: Vec<(Vec<u8>, Vec<u8>)> = (0..5_000u32).map(|i| (be(i), be(i * 3))).collect();
+    let mut w = store.begin_write().unwrap();
+    let n = w
+        .insert_sorted(
+            T1,
+            &mut rows.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+        )
+        .unwrap();
+    assert_eq!(n, 5_000);
+    w.commit(Durability::Synced).unwrap();
+    let r = store.begin_read().unwrap();
+    assert_eq!(r.len(T1).unwrap(), 5_000);
+    assert_eq!(
+        collect(r.range(T1, KeyRange::all(), Direction::Forward).unwrap()),
+        rows
+    );
+    drop(r);
+
+    let mut w = store.begin_write().unwrap();
+    let bad = [(be(10), b"x".to_vec()), (be(9), b"y".to_vec())];
+    let err = w
+        .insert_sorted(
+            T2,
+            &mut bad.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::UnsortedInsert { .. }), "{err:?}");
+    let dup = [(be(1), b"x".to_vec()), (be(1), b"y".to_vec())];
+    let err = w
+        .insert_sorted(
+            T2,
+            &mut dup.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::UnsortedInsert { .. }), "{err:?}");
+}
+
+/// Values of 16 MiB and more round-trip.
+pub fn large_values<S: KvStore>(open: impl Opener<S>) {
+    let (_dir, store) = fresh(&open);
+    let big: Vec<u8> = (0..(16 << 20) + 12_345u32)
+        .map(|i| (i * 2_654_435_761u32 >> 24) as u8)
+        .collect();
+    let bigger = vec![0xA5u8; 24 << 20];
+    put_commit(&store, T1, &[(b"16MiB", &big), (b"24MiB", &bigger)]);
+    let r = store.begin_read().unwrap();
+    assert_eq!(r.get(T1, b"16MiB").unwrap().unwrap(), big);
+    assert_eq!(r.get(T1, b"24MiB").unwrap().unwrap(), bigger);
+}
+
+/// Many tables in one store stay separate, and an unknown table is a clear error.
+pub fn many_tables<S: KvStore>(open: impl Opener<S>) {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<&'static str> = (0..40)
+        .map(|i| &*Box::leak(format!("table_{i:02}_1_0_0").into_boxed_str()))
+        .collect();
+    let specs: Vec<TableSpec> = names.iter().map(|n| TableSpec::plain(n)).collect();
+    let store = open(dir.path(), &specs).unwrap();
+    let mut w = store.begin_write().unwrap();
+    for (i, n) in names.iter().enumerate() {
+        w.put(n, b"k", &[i as u8]).unwrap();
+    }
+    w.commit(Durability::Synced).unwrap();
+    let r = store.begin_read().unwrap();
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(r.get(n, b"k").unwrap(), Some(vec![i as u8]));
+        assert_eq!(r.len(n).unwrap(), 1);
+    }
+    let err = r.get("no_such_table", b"k").unwrap_err();
+    assert!(
+        matches!(&err, Error::UnknownTable { table } if table == "no_such_table"),
+        "{err:?}"
+    );
+    drop(r);
+    let mut w = store.begin_write().unwrap();
+    assert!(matches!(
+        w.put("no_such_table", b"k", b"v"),
+        Err(Error::UnknownTable { .. })
+    ));
+}
+
+/// Closing and reopening keeps every committed row, buffered commits included once synced.
+pub fn reopen_keeps_everything<S: KvStore>(open: impl Opener<S>) {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path(), &tables()).unwrap();
+        put_commit(&store, T1, &[(b"a", b"1"), (b"b", b"2")]);
+        let mut w = store.begin_write().unwrap();
+        w.put(T2, b"buffered", b"3").unwrap();
+        w.put(DUP, b"abcd", b"x").unwrap();
+        w.put(DUP, b"abcd", b"y").unwrap();
+        w.commit(Durability::Buffered).unwrap();
+        // Buffered commits are visible at once.
+        assert_eq!(
+            store
+                .begin_read()
+                .unwrap()
+                .get(T2, b"buffered")
+                .unwrap()
+                .as_deref(),
+            Some(&b"3"[..])
+        );
+        store.sync().unwrap();
+    }
+    let store = open(dir.path(), &tables()).unwrap();
+    let r = store.begin_read().unwrap();
+    assert_eq!(r.get(T1, b"a").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(r.get(T1, b"b").unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(r.get(T2, b"buffered").unwrap().as_deref(), Some(&b"3"[..]));
+    assert_eq!(
+        r.get_dup(DUP, b"abcd").unwrap(),
+        vec![b"x".to_vec(), b"y".to_vec()]
+    );
+    assert_eq!(store.tables().len(), 3);
+}
+
+/// Duplicate-sorted tables: a key's values in value order, each pair once, pair deletes.
+pub fn dup_sort_semantics<S: KvStore>(open: impl Opener<S>) {
+    let (_dir, store) = fresh(&open);
+    let mut w = store.begin_write().unwrap();
+    for v in [&b"m"[..], b"c", b"x", b"c", b"a"] {
+        w.put(DUP, b"key1", v).unwrap();
+    }
+    w.put(DUP, b"key0", b"z").unwrap();
+    w.put(DUP, b"key2", b"b").unwrap();
+    assert_eq!(
+        w.get_dup(DUP, b"key1").unwrap(),
+        vec![b"a".to_vec(), b"c".to_vec(), b"m".to_vec(), b"x".to_vec()]
+    );
+    w.commit(Durability::Synced).unwrap();
+
+    let r = store.begin_read().unwrap();
+    assert_eq!(
+        r.get_dup(DUP, b"key1").unwrap(),
+        vec![b"a".to_vec(), b"c".to_vec(), b"m".to_vec(), b"x".to_vec()]
+    );
+    assert_eq!(r.get(DUP, b"key1").unwrap(), Some(b"a".to_vec()));
+    assert_eq!(r.get_dup(DUP, b"none").unwrap(), Vec::<Vec<u8>>::new());
+    assert_eq!(r.len(DUP).unwrap(), 6);
+    let pairs = collect(r.range(DUP, KeyRange::all(), Direction::Forward).unwrap());
+    let expected: Vec<KvPair> = [
+        ("key0", "z"),
+        ("key1", "a"),
+        ("key1", "c"),
+        ("key1", "m"),
+        ("key1", "x"),
+        ("key2", "b"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+    .collect();
+    assert_eq!(pairs, expected);
+    let rev = collect(r.range(DUP, KeyRange::all(), Direction::Reverse).unwrap());
+    assert_eq!(rev, expected.iter().rev().cloned().collect::<Vec<_>>());
+    assert_eq!(
+        collect(r.prefix(DUP, b"key1", Direction::Forward).unwrap()).len(),
+        4
+    );
+    drop(r);
+
+    let mut w = store.begin_write().unwrap();
+    w.delete_dup(DUP, b"key1", b"c").unwrap();
+    w.delete_dup(DUP, b"key1", b"not-there").unwrap();
+    w.delete(DUP, b"key2").unwrap();
+    w.commit(Durability::Synced).unwrap();
+    let r = store.begin_read().unwrap();
+    assert_eq!(
+        r.get_dup(DUP, b"key1").unwrap(),
+        vec![b"a".to_vec(), b"m".to_vec(), b"x".to_vec()]
+    );
+    assert_eq!(r.get_dup(DUP, b"key2").unwrap(), Vec::<Vec<u8>>::new());
+    assert_eq!(r.len(DUP).unwrap(), 4);
+}
+
+/// `clear` empties one table and no other.
+pub fn clear_table<S: KvStore>(open: impl Opener<S>) {
+    let (_dir, store) = fresh(&open);
+    put_commit(&store, T1, &[(b"a", b"1"), (b"b", b"2")]);
+    put_commit(&store, T2, &[(b"a", b"1")]);
+    let mut w = store.begin_write().unwrap();
+    w.clear(T1).unwrap();
+    assert_eq!(w.get(T1, b"a").unwrap(), None);
+    w.put(T1, b"c", b"3").unwrap();
+    w.commit(Durability::Synced).unwrap();
+    let r = store.begin_read().unwrap();
+    assert_eq!(
+        keys(r.range(T1, KeyRange::all(), Direction::Forward).unwrap()),
+        vec![b"c".to_vec()]
+    );
+    assert_eq!(r.len(T2).unwrap(), 1);
+}
+
+/// One write transaction at a time: a second `begin_write` waits for the first.
+pub fn single_writer<S: KvStore>(open: impl Opener<S>) {
+    let (_dir, store) = fresh(&open);
+    let first_done = AtomicBool::new(false);
+    let barrier = Barrier::new(2);
+    std::thread::scope(|scope| {
+        let mut w = store.begin_write().unwrap();
+        w.put(T1, b"k", b"first").unwrap();
+        scope.spawn(|| {
+            barrier.wait();
+            let mut w2 = store.begin_write().unwrap();
+            assert!(
+                first_done.load(Ordering::SeqCst),
+                "a second writer started while the first was open"
+            );
+            assert_eq!(w2.get(T1, b"k").unwrap().as_deref(), Some(&b"first"[..]));
+            w2.put(T1, b"k", b"second").unwrap();
+            w2.commit(Durability::Synced).unwrap();
+        });
+        barrier.wait();
+        std::thread::sleep(Duration::from_millis(200));
+        first_done.store(true, Ordering::SeqCst);
+        w.commit(Durability::Synced).unwrap();
+    });
+    assert_eq!(
+        store
+            .begin_read()
+            .unwrap()
+            .get(T1, b"k")
+            .unwrap()
+            .as_deref(),
+        Some(&b"second"[..])
+    );
+}
+
+const CRASH_DIR_ENV: &str = "STRATA_CONFORMANCE_CRASH_DIR";
+const CRASH_TXNS: u32 = 40;
+const CRASH_ROWS: u32 = 50;
+
+fn crash_value(txn: u32, row: u32) -> Vec<u8> {
+    let mut v = format!("txn {txn} row {row} ").into_bytes();
+    v.resize(4096, (txn as u8) ^ (row as u8));
+    v
+}
+
+/// SIGKILL durability. Call it from a `#[test]` named `test_name` (its path as libtest
+/// prints it). In the parent it re-runs that test as a child process; the child commits
+/// synced transactions, reporting each on stdout, then starts an interrupted transaction
+/// and is killed with SIGKILL at a varying point. The reopened store must hold every
+/// reported commit and nothing of the interrupted one.
+pub fn crash_durability<S: KvStore>(test_name: &str, open: impl Opener<S>) {
+    if let Ok(dir) = std::env::var(CRASH_DIR_ENV) {
+        crash_child(Path::new(&dir), open);
+        return;
+    }
+    for round in 0..4u32 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CRASH_DIR_ENV, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut committed = 0u32;
+        // Kill at a point that differs per round: after some commits, during the open
+        // transaction's writes, or right before its commit.
+        let kill_after = [3, 17, CRASH_TXNS, CRASH_TXNS][round as usize];
+        let interrupted_rows = [0, 5, 10, 49][round as usize];
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if let Some(n) = line.strip_prefix("committed ") {
+                committed = n.trim().parse::<u32>().unwrap() + 1;
+                if committed == kill_after && kill_after < CRASH_TXNS {
+                    break;
+                }
+            } else if let Some(n) = line.strip_prefix("interrupted row ") {
+                if n.trim().parse::<u32>().unwrap() >= interrupted_rows {
+                    break;
+                }
+            }
+        }
+        kill_9(&mut child);
+        let store = open(dir.path(), &tables()).unwrap();
+        let r = store.begin_read().unwrap();
+        // Every reported commit is there, whole.
+        for txn in 0..committed {
+            for row in 0..CRASH_ROWS {
+                let key = [be(txn), be(row)].concat();
+                assert_eq!(
+                    r.get(T1, &key).unwrap(),
+                    Some(crash_value(txn, row)),
+                    "round {round}: committed txn {txn} row {row} lost"
+                );
+            }
+        }
+        // A commit the child finished but had not yet reported may be present, but then
+        // whole; nothing of the interrupted transaction is.
+        let len = r.len(T1).unwrap() as u32;
+        assert!(
+            len == committed * CRASH_ROWS || len == (committed + 1) * CRASH_ROWS,
+            "round {round}: {len} rows after {committed} commits: a torn transaction"
+        );
+        assert!(
+            r.is_empty(T2).unwrap(),
+            "round {round}: interrupted transaction leaked"
+        );
+    }
+}
+
+fn kill_9(child: &mut std::process::Child) {
+    // std's kill sends SIGKILL on Unix.
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+fn crash_child<S: KvStore>(dir: &Path, open: impl Opener<S>) {
+    let store = open(dir, &tables()).unwrap();
+    for txn in 0..CRASH_TXNS {
+        let mut w = store.begin_write().unwrap();
+        for row in 0..CRASH_ROWS {
+            let key = [be(txn), be(row)].concat();
+            w.put(T1, &key, &crash_value(txn, row)).unwrap();
+        }
+        w.commit(Durability::Synced).unwrap();
+        println!("committed {txn}");
+    }
+    // The interrupted transaction: writes to T2 and more rows of T1, never committed.
+    let mut w = store.begin_write().unwrap();
+    for row in 0.. {
+        w.put(T2, &be(row), &vec![0xEE; 64 << 10]).unwrap();
+        w.put(T1, &[be(u32::MAX), be(row)].concat(), b"never")
+            .unwrap();
+        println!("interrupted row {row}");
+        if row > 60 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Expands to one `#[test]` per conformance check, each calling `$open`.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($open:path) => {
+        $crate::conformance_tests!(@each $open;
+            round_trip, big_endian_key_order, range_bounds_and_reverse, snapshot_isolation,
+            dropped_write_leaves_nothing, idempotent_put, sorted_bulk_insert, large_values,
+            many_tables, reopen_keeps_everything, dup_sort_semantics, clear_table,
+            single_writer);
+    };
+    (@each $open:path; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                $crate::conformance::$check($open);
+            }
+        )*
+    };
+}

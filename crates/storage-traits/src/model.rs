@@ -1,0 +1,1113 @@
+//! The chain data model and its exact byte layouts (`../shared/reference/zaino.md`, §3).
+//!
+//! Sizes below are body sizes; a value serialised with its tag is one byte longer. Nested
+//! values are written with their own tag unless the layout says "raw".
+
+use crate::codec::{
+    FixedLen, Reader, Versioned, put_option, put_vec, unsupported_version, version,
+};
+use crate::error::{Error, Result};
+use crate::versioned_v1;
+
+/// A block height. Big-endian on disk so keys sort by height; at most 2^31 − 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Height(pub u32);
+
+impl Height {
+    /// The largest valid height.
+    pub const MAX: Height = Height(i32::MAX as u32);
+
+    /// The height, or an error when it exceeds [`Height::MAX`].
+    pub fn new(h: u32) -> Result<Height> {
+        if h > Self::MAX.0 {
+            Err(Error::decode(
+                "Height",
+                format!("height {h} exceeds 2^31-1"),
+            ))
+        } else {
+            Ok(Height(h))
+        }
+    }
+
+    /// The next height, or `None` past [`Height::MAX`].
+    pub fn next(self) -> Option<Height> {
+        (self.0 < Self::MAX.0).then(|| Height(self.0 + 1))
+    }
+}
+
+impl std::fmt::Display for Height {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+versioned_v1!(
+    Height,
+    "Height",
+    "Height v1: BE u32 (<= 2^31-1)",
+    len = 4,
+    encode = |s, out| { out.extend_from_slice(&s.0.to_be_bytes()) },
+    decode = |r| {
+        let h = r.u32_be()?;
+        Height::new(h)
+    }
+);
+
+macro_rules! hash32 {
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $layout:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $ty(pub [u8; 32]);
+
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({})", $name, hex::encode(self.0))
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            /// Hex in stored (internal) byte order.
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&hex::encode(self.0))
+            }
+        }
+
+        versioned_v1!($ty, $name, $layout, len = 32,
+            encode = |s, out| { out.extend_from_slice(&s.0) },
+            decode = |r| { Ok($ty(r.array()?)) });
+    };
+}
+
+hash32!(
+    /// A block hash, 32 raw bytes in internal (little-endian) order.
+    BlockHash, "BlockHash", "BlockHash v1: [32] internal order");
+hash32!(
+    /// A transaction id, 32 raw bytes in internal (little-endian) order.
+    TxId, "TxId", "TxId v1: [32] internal order");
+hash32!(
+    /// Cumulative chain work, a 256-bit big-endian integer.
+    ChainWork, "ChainWork", "ChainWork v1: [32] BE U256");
+
+/// A reference to a transaction output: the creating txid and the output index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Outpoint {
+    /// The transaction that created the output.
+    pub prev_txid: TxId,
+    /// The output's index in that transaction.
+    pub prev_index: u32,
+}
+
+versioned_v1!(
+    Outpoint,
+    "Outpoint",
+    "Outpoint v1: [32] txid raw, LE u32 index",
+    len = 36,
+    encode = |s, out| {
+        out.extend_from_slice(&s.prev_txid.0);
+        out.extend_from_slice(&s.prev_index.to_le_bytes());
+    },
+    decode = |r| {
+        Ok(Outpoint {
+            prev_txid: TxId(r.array()?),
+            prev_index: r.u32_le()?,
+        })
+    }
+);
+
+/// A compact transparent input: the outpoint it spends. A coinbase input is the zero txid
+/// with index `0xFFFF_FFFF`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct TxInCompact {
+    /// The txid of the output spent.
+    pub prevout_txid: TxId,
+    /// The index of the output spent.
+    pub prevout_index: u32,
+}
+
+impl TxInCompact {
+    /// The index a coinbase input carries.
+    pub const NULL_INDEX: u32 = 0xFFFF_FFFF;
+
+    /// The input of a coinbase transaction.
+    pub fn coinbase() -> Self {
+        TxInCompact {
+            prevout_txid: TxId([0; 32]),
+            prevout_index: Self::NULL_INDEX,
+        }
+    }
+
+    /// Whether this is a coinbase (null) input, which spends nothing.
+    pub fn is_null(&self) -> bool {
+        self.prevout_txid.0 == [0; 32] && self.prevout_index == Self::NULL_INDEX
+    }
+
+    /// The outpoint this input spends, or `None` for a coinbase input.
+    pub fn outpoint(&self) -> Option<Outpoint> {
+        (!self.is_null()).then_some(Outpoint {
+            prev_txid: self.prevout_txid,
+            prev_index: self.prevout_index,
+        })
+    }
+}
+
+versioned_v1!(
+    TxInCompact,
+    "TxInCompact",
+    "TxInCompact v1: [32] txid raw, LE u32 index; coinbase = zero txid + 0xFFFFFFFF",
+    len = 36,
+    encode = |s, out| {
+        out.extend_from_slice(&s.prevout_txid.0);
+        out.extend_from_slice(&s.prevout_index.to_le_bytes());
+    },
+    decode = |r| {
+        Ok(TxInCompact {
+            prevout_txid: TxId(r.array()?),
+            prevout_index: r.u32_le()?,
+        })
+    }
+);
+
+/// Where a transaction sits: block height and index within the block. BE on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct TxLocation {
+    /// The block's height.
+    pub block_height: u32,
+    /// The transaction's index in the block.
+    pub tx_index: u16,
+}
+
+versioned_v1!(
+    TxLocation,
+    "TxLocation",
+    "TxLocation v1: BE u32 height, BE u16 index",
+    len = 6,
+    encode = |s, out| {
+        out.extend_from_slice(&s.block_height.to_be_bytes());
+        out.extend_from_slice(&s.tx_index.to_be_bytes());
+    },
+    decode = |r| {
+        Ok(TxLocation {
+            block_height: r.u32_be()?,
+            tx_index: r.u16_be()?,
+        })
+    }
+);
+
+/// The standard script kinds that are indexed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ScriptType {
+    /// Pay to public key hash.
+    P2pkh,
+    /// Pay to script hash.
+    P2sh,
+    /// Anything else (its first 20 script bytes, zero-padded, stand in for the hash).
+    NonStandard,
+}
+
+impl ScriptType {
+    /// The byte stored for this type.
+    pub fn to_u8(self) -> u8 {
+        match self {
+            ScriptType::P2pkh => 0x00,
+            ScriptType::P2sh => 0x01,
+            ScriptType::NonStandard => 0xFF,
+        }
+    }
+
+    /// The type stored as `b`.
+    pub fn from_u8(b: u8) -> Result<Self> {
+        match b {
+            0x00 => Ok(ScriptType::P2pkh),
+            0x01 => Ok(ScriptType::P2sh),
+            0xFF => Ok(ScriptType::NonStandard),
+            other => Err(Error::decode(
+                "ScriptType",
+                format!("unknown script type 0x{other:02X}"),
+            )),
+        }
+    }
+
+    /// Whether outputs of this type can be spent (and so count in the txout set).
+    pub fn is_spendable(self) -> bool {
+        !matches!(self, ScriptType::NonStandard)
+    }
+}
+
+versioned_v1!(
+    ScriptType,
+    "ScriptType",
+    "ScriptType v1: u8 (P2PKH 0x00, P2SH 0x01, NonStandard 0xFF)",
+    len = 1,
+    encode = |s, out| { out.push(s.to_u8()) },
+    decode = |r| { ScriptType::from_u8(r.u8()?) }
+);
+
+/// A compact transparent output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TxOutCompact {
+    /// Value in zatoshis.
+    pub value: u64,
+    /// The 20-byte hash of the script (first 20 script bytes for non-standard scripts).
+    pub script_hash: [u8; 20],
+    /// The script's type.
+    pub script_type: ScriptType,
+}
+
+impl TxOutCompact {
+    /// The address this output pays to.
+    pub fn addr_script(&self) -> AddrScript {
+        AddrScript {
+            hash: self.script_hash,
+            script_type: self.script_type,
+        }
+    }
+}
+
+versioned_v1!(
+    TxOutCompact,
+    "TxOutCompact",
+    "TxOutCompact v1: LE u64 value, [20] script hash, u8 script type",
+    len = 29,
+    encode = |s, out| {
+        out.extend_from_slice(&s.value.to_le_bytes());
+        out.extend_from_slice(&s.script_hash);
+        out.push(s.script_type.to_u8());
+    },
+    decode = |r| {
+        Ok(TxOutCompact {
+            value: r.u64_le()?,
+            script_hash: r.array()?,
+            script_type: ScriptType::from_u8(r.u8()?)?,
+        })
+    }
+);
+
+/// A transparent address: script hash and type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AddrScript {
+    /// The 20-byte script hash.
+    pub hash: [u8; 20],
+    /// The script type.
+    pub script_type: ScriptType,
+}
+
+versioned_v1!(
+    AddrScript,
+    "AddrScript",
+    "AddrScript v1: [20] hash, u8 script type",
+    len = 21,
+    encode = |s, out| {
+        out.extend_from_slice(&s.hash);
+        out.push(s.script_type.to_u8());
+    },
+    decode = |r| {
+        Ok(AddrScript {
+            hash: r.array()?,
+            script_type: ScriptType::from_u8(r.u8()?)?,
+        })
+    }
+);
+
+/// One transparent-address event: an output paying the address, or an input spending
+/// from it. Sorted by height, then transaction, then index, so a key's events iterate
+/// chronologically.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AddrEvent {
+    /// The transaction the event is in.
+    pub tx_location: TxLocation,
+    /// The output index, or the input index when [`AddrEvent::IS_INPUT`] is set.
+    pub index: u16,
+    /// [`AddrEvent::MINED`], [`AddrEvent::SPENT`], [`AddrEvent::IS_INPUT`].
+    pub flags: u8,
+    /// Value in zatoshis.
+    pub value: u64,
+}
+
+impl AddrEvent {
+    /// The event is in a mined block.
+    pub const MINED: u8 = 0x01;
+    /// The output has been spent.
+    pub const SPENT: u8 = 0x02;
+    /// The event is an input (a spend from the address).
+    pub const IS_INPUT: u8 = 0x04;
+
+    /// Whether the event is an input.
+    pub fn is_input(&self) -> bool {
+        self.flags & Self::IS_INPUT != 0
+    }
+}
+
+versioned_v1!(
+    AddrEvent,
+    "AddrEvent",
+    "AddrEvent v1: BE u32 height, BE u16 tx index, BE u16 vout, u8 flags, LE u64 value",
+    len = 17,
+    encode = |s, out| {
+        out.extend_from_slice(&s.tx_location.block_height.to_be_bytes());
+        out.extend_from_slice(&s.tx_location.tx_index.to_be_bytes());
+        out.extend_from_slice(&s.index.to_be_bytes());
+        out.push(s.flags);
+        out.extend_from_slice(&s.value.to_le_bytes());
+    },
+    decode = |r| {
+        let tx_location = TxLocation {
+            block_height: r.u32_be()?,
+            tx_index: r.u16_be()?,
+        };
+        let index = r.u16_be()?;
+        let flags = r.u8()?;
+        if flags & !(AddrEvent::MINED | AddrEvent::SPENT | AddrEvent::IS_INPUT) != 0 {
+            return Err(r.error(format!("unknown flag bits 0x{flags:02X}")));
+        }
+        Ok(AddrEvent {
+            tx_location,
+            index,
+            flags,
+            value: r.u64_le()?,
+        })
+    }
+);
+
+/// Block index of the current layout (`BlockIndex` version 2): every field tagged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BlockIndex {
+    /// The block's hash.
+    pub hash: BlockHash,
+    /// Its parent's hash.
+    pub parent_hash: BlockHash,
+    /// Cumulative chain work up to and including the block.
+    pub chainwork: ChainWork,
+    /// The block's height.
+    pub height: Height,
+}
+
+impl Versioned for BlockIndex {
+    const TYPE_NAME: &'static str = "BlockIndex";
+    const LATEST: u8 = version::V2;
+    const LAYOUT: &'static str = "BlockIndex v2: BlockHash(tagged), parent BlockHash(tagged), ChainWork(tagged), Height(tagged)";
+
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        self.hash.encode_to(out);
+        self.parent_hash.encode_to(out);
+        self.chainwork.encode_to(out);
+        self.height.encode_to(out);
+    }
+
+    fn decode_body(v: u8, r: &mut Reader<'_>) -> Result<Self> {
+        if v != version::V2 {
+            return Err(unsupported_version(Self::TYPE_NAME, v));
+        }
+        Ok(BlockIndex {
+            hash: r.versioned()?,
+            parent_hash: r.versioned()?,
+            chainwork: r.versioned()?,
+            height: r.versioned()?,
+        })
+    }
+}
+
+impl FixedLen for BlockIndex {
+    fn body_len(v: u8) -> Option<usize> {
+        (v == version::V2).then_some(33 + 33 + 33 + 5)
+    }
+}
+
+/// Block index of the first layout (`BlockIndex` version 1): the height is optional.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BlockIndexV1 {
+    /// The block's hash.
+    pub hash: BlockHash,
+    /// Its parent's hash.
+    pub parent_hash: BlockHash,
+    /// Cumulative chain work.
+    pub chainwork: ChainWork,
+    /// The block's height, when known.
+    pub height: Option<Height>,
+}
+
+impl Versioned for BlockIndexV1 {
+    const TYPE_NAME: &'static str = "BlockIndex";
+    const LATEST: u8 = version::V1;
+    const LAYOUT: &'static str = "BlockIndex v1: BlockHash(tagged), parent BlockHash(tagged), ChainWork(tagged), Option<Height(tagged)>";
+
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        self.hash.encode_to(out);
+        self.parent_hash.encode_to(out);
+        self.chainwork.encode_to(out);
+        put_option(out, &self.height, |out, h| h.encode_to(out));
+    }
+
+    fn decode_body(v: u8, r: &mut Reader<'_>) -> Result<Self> {
+        if v != version::V1 {
+            return Err(unsupported_version(Self::TYPE_NAME, v));
+        }
+        Ok(BlockIndexV1 {
+            hash: r.versioned()?,
+            parent_hash: r.versioned()?,
+            chainwork: r.versioned()?,
+            height: r.option(|r| r.versioned())?,
+        })
+    }
+}
+
+/// An Equihash solution: 1344 bytes on mainnet and testnet, 36 on regtest.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum EquihashSolution {
+    /// The (200, 9) solution of mainnet and testnet.
+    Standard(Box<[u8; 1344]>),
+    /// The (48, 5) solution of regtest.
+    Regtest([u8; 36]),
+}
+
+impl std::fmt::Debug for EquihashSolution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EquihashSolution::Standard(s) => write!(f, "Standard({}…)", hex::encode(&s[..8])),
+            EquihashSolution::Regtest(s) => write!(f, "Regtest({})", hex::encode(s)),
+        }
+    }
+}
+
+versioned_v1!(
+    EquihashSolution,
+    "EquihashSolution",
+    "EquihashSolution v1: u8 variant (0 standard [1344], 1 regtest [36]), then the bytes",
+    encode = |s, out| {
+        match s {
+            EquihashSolution::Standard(b) => {
+                out.push(0);
+                out.extend_from_slice(&b[..]);
+            }
+            EquihashSolution::Regtest(b) => {
+                out.push(1);
+                out.extend_from_slice(b);
+            }
+        }
+    },
+    decode = |r| {
+        match r.u8()? {
+            0 => Ok(EquihashSolution::Standard(Box::new(r.array()?))),
+            1 => Ok(EquihashSolution::Regtest(r.array()?)),
+            other => Err(r.error(format!("unknown Equihash variant {other}"))),
+        }
+    }
+);
+
+/// The header fields of a block other than its index.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BlockData {
+    /// Block version.
+    pub version: u32,
+    /// Block time (Unix seconds).
+    pub time: i64,
+    /// Merkle root of the transaction ids, internal order.
+    pub merkle_root: [u8; 32],
+    /// The block commitments field (`hashBlockCommitments` / final sapling root).
+    pub block_commitments: [u8; 32],
+    /// Compact difficulty target.
+    pub bits: u32,
+    /// Equihash nonce.
+    pub nonce: [u8; 32],
+    /// Equihash solution.
+    pub solution: EquihashSolution,
+}
+
+versioned_v1!(
+    BlockData,
+    "BlockData",
+    "BlockData v1: LE u32 version, LE i64 time, [32] merkle root, [32] block commitments, LE u32 bits, [32] nonce, EquihashSolution(tagged)",
+    encode = |s, out| {
+        out.extend_from_slice(&s.version.to_le_bytes());
+        out.extend_from_slice(&s.time.to_le_bytes());
+        out.extend_from_slice(&s.merkle_root);
+        out.extend_from_slice(&s.block_commitments);
+        out.extend_from_slice(&s.bits.to_le_bytes());
+        out.extend_from_slice(&s.nonce);
+        s.solution.encode_to(out);
+    },
+    decode = |r| {
+        Ok(BlockData {
+            version: r.u32_le()?,
+            time: r.i64_le()?,
+            merkle_root: r.array()?,
+            block_commitments: r.array()?,
+            bits: r.u32_le()?,
+            nonce: r.array()?,
+            solution: r.versioned()?,
+        })
+    }
+);
+
+/// A block header as stored in the `headers` table. The table may hold rows of both
+/// versions side by side; a decoded value re-encodes as the version it was read from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum BlockHeaderData {
+    /// Version 1: `BlockIndex` v1 (optional height) and `BlockData` v1.
+    V1 {
+        /// The index fields.
+        index: BlockIndexV1,
+        /// The remaining header fields.
+        data: BlockData,
+    },
+    /// Version 2: `BlockIndex` v2 and `BlockData` v1.
+    V2 {
+        /// The index fields.
+        index: BlockIndex,
+        /// The remaining header fields.
+        data: BlockData,
+    },
+}
+
+impl BlockHeaderData {
+    /// The block's hash.
+    pub fn hash(&self) -> BlockHash {
+        match self {
+            BlockHeaderData::V1 { index, .. } => index.hash,
+            BlockHeaderData::V2 { index, .. } => index.hash,
+        }
+    }
+
+    /// The parent's hash.
+    pub fn parent_hash(&self) -> BlockHash {
+        match self {
+            BlockHeaderData::V1 { index, .. } => index.parent_hash,
+            BlockHeaderData::V2 { index, .. } => index.parent_hash,
+        }
+    }
+
+    /// The cumulative chain work.
+    pub fn chainwork(&self) -> ChainWork {
+        match self {
+            BlockHeaderData::V1 { index, .. } => index.chainwork,
+            BlockHeaderData::V2 { index, .. } => index.chainwork,
+        }
+    }
+
+    /// The height, when the row records one (v2 rows always do).
+    pub fn height(&self) -> Option<Height> {
+        match self {
+            BlockHeaderData::V1 { index, .. } => index.height,
+            BlockHeaderData::V2 { index, .. } => Some(index.height),
+        }
+    }
+
+    /// The non-index header fields.
+    pub fn data(&self) -> &BlockData {
+        match self {
+            BlockHeaderData::V1 { data, .. } | BlockHeaderData::V2 { data, .. } => data,
+        }
+    }
+}
+
+impl Versioned for BlockHeaderData {
+    const TYPE_NAME: &'static str = "BlockHeaderData";
+    const LATEST: u8 = version::V2;
+    const LAYOUT: &'static str = "BlockHeaderData v1: BlockIndex v1(tagged), BlockData(tagged); v2: BlockIndex v2(tagged), BlockData(tagged)";
+
+    fn version(&self) -> u8 {
+        match self {
+            BlockHeaderData::V1 { .. } => version::V1,
+            BlockHeaderData::V2 { .. } => version::V2,
+        }
+    }
+
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        match self {
+            BlockHeaderData::V1 { index, data } => {
+                index.encode_to(out);
+                data.encode_to(out);
+            }
+            BlockHeaderData::V2 { index, data } => {
+                index.encode_to(out);
+                data.encode_to(out);
+            }
+        }
+    }
+
+    fn decode_body(v: u8, r: &mut Reader<'_>) -> Result<Self> {
+        match v {
+            version::V1 => Ok(BlockHeaderData::V1 {
+                index: r.versioned()?,
+                data: r.versioned()?,
+            }),
+            version::V2 => Ok(BlockHeaderData::V2 {
+                index: r.versioned()?,
+                data: r.versioned()?,
+            }),
+            other => Err(unsupported_version(Self::TYPE_NAME, other)),
+        }
+    }
+}
+
+/// The transaction ids of one block, in block order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct TxidList(pub Vec<TxId>);
+
+versioned_v1!(
+    TxidList,
+    "TxidList",
+    "TxidList v1: CompactSize n, n x TxId(tagged)",
+    encode = |s, out| { put_vec(out, &s.0, |out, t| t.encode_to(out)) },
+    decode = |r| { Ok(TxidList(r.vec(33, |r| r.versioned())?)) }
+);
+
+/// The transparent part of one transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct TransparentCompactTx {
+    /// Inputs, in order.
+    pub vin: Vec<TxInCompact>,
+    /// Outputs, in order.
+    pub vout: Vec<TxOutCompact>,
+}
+
+versioned_v1!(
+    TransparentCompactTx,
+    "TransparentCompactTx",
+    "TransparentCompactTx v1: CompactSize n, n x TxInCompact(tagged), CompactSize m, m x TxOutCompact(tagged)",
+    encode = |s, out| {
+        put_vec(out, &s.vin, |out, i| i.encode_to(out));
+        put_vec(out, &s.vout, |out, o| o.encode_to(out));
+    },
+    decode = |r| {
+        Ok(TransparentCompactTx {
+            vin: r.vec(37, |r| r.versioned())?,
+            vout: r.vec(30, |r| r.versioned())?,
+        })
+    }
+);
+
+/// The transparent parts of a block's transactions; `None` for a transaction without any.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct TransparentTxList(pub Vec<Option<TransparentCompactTx>>);
+
+versioned_v1!(
+    TransparentTxList,
+    "TransparentTxList",
+    "TransparentTxList v1: CompactSize n, n x Option<TransparentCompactTx(tagged)>",
+    encode = |s, out| {
+        put_vec(out, &s.0, |out, t| {
+            put_option(out, t, |out, t| t.encode_to(out))
+        })
+    },
+    decode = |r| {
+        Ok(TransparentTxList(
+            r.vec(1, |r| r.option(|r| r.versioned()))?,
+        ))
+    }
+);
+
+/// A compact Sapling spend: the nullifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CompactSaplingSpend {
+    /// The nullifier of the note spent.
+    pub nullifier: [u8; 32],
+}
+
+versioned_v1!(
+    CompactSaplingSpend,
+    "CompactSaplingSpend",
+    "CompactSaplingSpend v1: [32] nullifier",
+    len = 32,
+    encode = |s, out| { out.extend_from_slice(&s.nullifier) },
+    decode = |r| {
+        Ok(CompactSaplingSpend {
+            nullifier: r.array()?,
+        })
+    }
+);
+
+/// A compact Sapling output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CompactSaplingOutput {
+    /// The note commitment.
+    pub cmu: [u8; 32],
+    /// The ephemeral public key.
+    pub ephemeral_key: [u8; 32],
+    /// The first 52 bytes of the note ciphertext.
+    pub ciphertext: [u8; 52],
+}
+
+versioned_v1!(
+    CompactSaplingOutput,
+    "CompactSaplingOutput",
+    "CompactSaplingOutput v1: [32] cmu, [32] ephemeral key, [52] ciphertext",
+    len = 116,
+    encode = |s, out| {
+        out.extend_from_slice(&s.cmu);
+        out.extend_from_slice(&s.ephemeral_key);
+        out.extend_from_slice(&s.ciphertext);
+    },
+    decode = |r| {
+        Ok(CompactSaplingOutput {
+            cmu: r.array()?,
+            ephemeral_key: r.array()?,
+            ciphertext: r.array()?,
+        })
+    }
+);
+
+/// The Sapling part of one transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct SaplingCompactTx {
+    /// Net Sapling value balance, `None` when the transaction has no Sapling component.
+    pub value: Option<i64>,
+    /// Spends.
+    pub spends: Vec<CompactSaplingSpend>,
+    /// Outputs.
+    pub outputs: Vec<CompactSaplingOutput>,
+}
+
+versioned_v1!(
+    SaplingCompactTx,
+    "SaplingCompactTx",
+    "SaplingCompactTx v1: Option<LE i64> value, CompactSize n, n x CompactSaplingSpend(tagged), CompactSize m, m x CompactSaplingOutput(tagged)",
+    encode = |s, out| {
+        put_option(out, &s.value, |out, v| {
+            out.extend_from_slice(&v.to_le_bytes())
+        });
+        put_vec(out, &s.spends, |out, x| x.encode_to(out));
+        put_vec(out, &s.outputs, |out, x| x.encode_to(out));
+    },
+    decode = |r| {
+        Ok(SaplingCompactTx {
+            value: r.option(|r| r.i64_le())?,
+            spends: r.vec(33, |r| r.versioned())?,
+            outputs: r.vec(117, |r| r.versioned())?,
+        })
+    }
+);
+
+/// The Sapling parts of a block's transactions.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct SaplingTxList(pub Vec<Option<SaplingCompactTx>>);
+
+versioned_v1!(
+    SaplingTxList,
+    "SaplingTxList",
+    "SaplingTxList v1: CompactSize n, n x Option<SaplingCompactTx(tagged)>",
+    encode = |s, out| {
+        put_vec(out, &s.0, |out, t| {
+            put_option(out, t, |out, t| t.encode_to(out))
+        })
+    },
+    decode = |r| { Ok(SaplingTxList(r.vec(1, |r| r.option(|r| r.versioned()))?)) }
+);
+
+/// A compact Orchard action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CompactOrchardAction {
+    /// The nullifier of the note spent.
+    pub nullifier: [u8; 32],
+    /// The commitment of the note created.
+    pub cmx: [u8; 32],
+    /// The ephemeral public key.
+    pub ephemeral_key: [u8; 32],
+    /// The first 52 bytes of the note ciphertext.
+    pub ciphertext: [u8; 52],
+}
+
+versioned_v1!(
+    CompactOrchardAction,
+    "CompactOrchardAction",
+    "CompactOrchardAction v1: [32] nullifier, [32] cmx, [32] ephemeral key, [52] ciphertext",
+    len = 148,
+    encode = |s, out| {
+        out.extend_from_slice(&s.nullifier);
+        out.extend_from_slice(&s.cmx);
+        out.extend_from_slice(&s.ephemeral_key);
+        out.extend_from_slice(&s.ciphertext);
+    },
+    decode = |r| {
+        Ok(CompactOrchardAction {
+            nullifier: r.array()?,
+            cmx: r.array()?,
+            ephemeral_key: r.array()?,
+            ciphertext: r.array()?,
+        })
+    }
+);
+
+/// The Orchard part of one transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct OrchardCompactTx {
+    /// Net Orchard value balance, `None` when the transaction has no Orchard component.
+    pub value: Option<i64>,
+    /// Actions.
+    pub actions: Vec<CompactOrchardAction>,
+}
+
+versioned_v1!(
+    OrchardCompactTx,
+    "OrchardCompactTx",
+    "OrchardCompactTx v1: Option<LE i64> value, CompactSize n, n x CompactOrchardAction(tagged)",
+    encode = |s, out| {
+        put_option(out, &s.value, |out, v| {
+            out.extend_from_slice(&v.to_le_bytes())
+        });
+        put_vec(out, &s.actions, |out, x| x.encode_to(out));
+    },
+    decode = |r| {
+        Ok(OrchardCompactTx {
+            value: r.option(|r| r.i64_le())?,
+            actions: r.vec(149, |r| r.versioned())?,
+        })
+    }
+);
+
+/// The Orchard parts of a block's transactions.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct OrchardTxList(pub Vec<Option<OrchardCompactTx>>);
+
+versioned_v1!(
+    OrchardTxList,
+    "OrchardTxList",
+    "OrchardTxList v1: CompactSize n, n x Option<OrchardCompactTx(tagged)>",
+    encode = |s, out| {
+        put_vec(out, &s.0, |out, t| {
+            put_option(out, t, |out, t| t.encode_to(out))
+        })
+    },
+    decode = |r| { Ok(OrchardTxList(r.vec(1, |r| r.option(|r| r.versioned()))?)) }
+);
+
+/// The note commitment tree roots after a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct CommitmentTreeRoots {
+    /// Sapling root.
+    pub sapling: [u8; 32],
+    /// Orchard root.
+    pub orchard: [u8; 32],
+}
+
+versioned_v1!(
+    CommitmentTreeRoots,
+    "CommitmentTreeRoots",
+    "CommitmentTreeRoots v1: [32] sapling, [32] orchard",
+    len = 64,
+    encode = |s, out| {
+        out.extend_from_slice(&s.sapling);
+        out.extend_from_slice(&s.orchard);
+    },
+    decode = |r| {
+        Ok(CommitmentTreeRoots {
+            sapling: r.array()?,
+            orchard: r.array()?,
+        })
+    }
+);
+
+/// The note commitment tree sizes after a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct CommitmentTreeSizes {
+    /// Sapling tree size.
+    pub sapling: u32,
+    /// Orchard tree size.
+    pub orchard: u32,
+}
+
+versioned_v1!(
+    CommitmentTreeSizes,
+    "CommitmentTreeSizes",
+    "CommitmentTreeSizes v1: LE u32 sapling, LE u32 orchard",
+    len = 8,
+    encode = |s, out| {
+        out.extend_from_slice(&s.sapling.to_le_bytes());
+        out.extend_from_slice(&s.orchard.to_le_bytes());
+    },
+    decode = |r| {
+        Ok(CommitmentTreeSizes {
+            sapling: r.u32_le()?,
+            orchard: r.u32_le()?,
+        })
+    }
+);
+
+/// Commitment tree roots and sizes after a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct CommitmentTreeData {
+    /// The roots.
+    pub roots: CommitmentTreeRoots,
+    /// The sizes.
+    pub sizes: CommitmentTreeSizes,
+}
+
+versioned_v1!(
+    CommitmentTreeData,
+    "CommitmentTreeData",
+    "CommitmentTreeData v1: CommitmentTreeRoots(tagged), CommitmentTreeSizes(tagged)",
+    len = 65 + 9,
+    encode = |s, out| {
+        s.roots.encode_to(out);
+        s.sizes.encode_to(out);
+    },
+    decode = |r| {
+        Ok(CommitmentTreeData {
+            roots: r.versioned()?,
+            sizes: r.versioned()?,
+        })
+    }
+);
+
+/// A database schema version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct DbVersion {
+    /// Incompatible layout changes.
+    pub major: u32,
+    /// Additions that need a migration.
+    pub minor: u32,
+    /// Changes that need at most a metadata update.
+    pub patch: u32,
+}
+
+impl DbVersion {
+    /// A version from its three parts.
+    pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
+        DbVersion {
+            major,
+            minor,
+            patch,
+        }
+    }
+}
+
+impl std::fmt::Display for DbVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+versioned_v1!(
+    DbVersion,
+    "DbVersion",
+    "DbVersion v1: LE u32 major, LE u32 minor, LE u32 patch",
+    len = 12,
+    encode = |s, out| {
+        out.extend_from_slice(&s.major.to_le_bytes());
+        out.extend_from_slice(&s.minor.to_le_bytes());
+        out.extend_from_slice(&s.patch.to_le_bytes());
+    },
+    decode = |r| {
+        Ok(DbVersion {
+            major: r.u32_le()?,
+            minor: r.u32_le()?,
+            patch: r.u32_le()?,
+        })
+    }
+);
+
+/// Where a migration stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum MigrationStatus {
+    /// No migration running.
+    #[default]
+    Empty,
+    /// A partial build is in progress.
+    PartialBuildInProgress,
+    /// A partial build has completed.
+    PartialBuildComplete,
+    /// The final build is in progress.
+    FinalBuildInProgress,
+    /// The migration is complete.
+    Complete,
+}
+
+impl MigrationStatus {
+    /// The stored discriminant.
+    pub fn to_u8(self) -> u8 {
+        match self {
+            MigrationStatus::Empty => 0,
+            MigrationStatus::PartialBuildInProgress => 1,
+            MigrationStatus::PartialBuildComplete => 2,
+            MigrationStatus::FinalBuildInProgress => 3,
+            MigrationStatus::Complete => 4,
+        }
+    }
+}
+
+versioned_v1!(
+    MigrationStatus,
+    "MigrationStatus",
+    "MigrationStatus v1: u8 (0 Empty, 1 PartialBuildInProgress, 2 PartialBuildComplete, 3 FinalBuildInProgress, 4 Complete)",
+    len = 1,
+    encode = |s, out| { out.push(s.to_u8()) },
+    decode = |r| {
+        match r.u8()? {
+            0 => Ok(MigrationStatus::Empty),
+            1 => Ok(MigrationStatus::PartialBuildInProgress),
+            2 => Ok(MigrationStatus::PartialBuildComplete),
+            3 => Ok(MigrationStatus::FinalBuildInProgress),
+            4 => Ok(MigrationStatus::Complete),
+            other => Err(r.error(format!("unknown migration status {other}"))),
+        }
+    }
+);
+
+/// The store's metadata row: schema version, schema hash and migration status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct DbMetadata {
+    /// The schema version the store is at.
+    pub version: DbVersion,
+    /// The schema hash the store was written with.
+    pub schema_hash: [u8; 32],
+    /// Where a migration stands.
+    pub migration_status: MigrationStatus,
+}
+
+versioned_v1!(
+    DbMetadata,
+    "DbMetadata",
+    "DbMetadata v1: DbVersion(tagged), [32] schema hash, MigrationStatus(tagged)",
+    len = 13 + 32 + 2,
+    encode = |s, out| {
+        s.version.encode_to(out);
+        out.extend_from_slice(&s.schema_hash);
+        s.migration_status.encode_to(out);
+    },
+    decode = |r| {
+        Ok(DbMetadata {
+            version: r.versioned()?,
+            schema_hash: r.array()?,
+            migration_status: r.versioned()?,
+        })
+    }
+);
+
+/// The finalised transparent txout-set summary that serves `gettxoutsetinfo`
+/// (`FinalisedTxOutSetInfoAccumulator` in the changelog). The arithmetic that maintains it
+/// lives in the `accumulator` crate; this is its stored form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct TxOutSetInfo {
+    /// Transactions with at least one counted unspent output.
+    pub transactions: u64,
+    /// Counted unspent outputs.
+    pub transaction_outputs: u64,
+    /// `transaction_outputs * 65`.
+    pub bytes_serialized: u64,
+    /// XOR of the digests of every counted unspent output.
+    pub hash_serialized: [u8; 32],
+    /// Sum of their values, in zatoshis.
+    pub total_zatoshis: u64,
+}
+
+versioned_v1!(
+    TxOutSetInfo,
+    "TxOutSetInfo",
+    "TxOutSetInfo v1: LE u64 transactions, LE u64 transaction_outputs, LE u64 bytes_serialized, [32] hash_serialized, LE u64 total_zatoshis",
+    len = 64,
+    encode = |s, out| {
+        out.extend_from_slice(&s.transactions.to_le_bytes());
+        out.extend_from_slice(&s.transaction_outputs.to_le_bytes());
+        out.extend_from_slice(&s.bytes_serialized.to_le_bytes());
+        out.extend_from_slice(&s.hash_serialized);
+        out.extend_from_slice(&s.total_zatoshis.to_le_bytes());
+    },
+    decode = |r| {
+        Ok(TxOutSetInfo {
+            transactions: r.u64_le()?,
+            transaction_outputs: r.u64_le()?,
+            bytes_serialized: r.u64_le()?,
+            hash_serialized: r.array()?,
+            total_zatoshis: r.u64_le()?,
+        })
+    }
+);
