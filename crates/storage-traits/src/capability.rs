@@ -42,9 +42,10 @@ impl Capability {
     /// The name of a single flag (`"BLOCK_CORE_EXT"`), or `"LATEST"`, or `"MIXED"` for
     /// any other combination.
     pub fn name(self) -> &'static str {
-        self.iter_names()
-            .find(|(_, flag)| *flag == self)
-            .map(|(name, _)| name)
+        Self::FLAGS
+            .iter()
+            .find(|flag| *flag.value() == self)
+            .map(|flag| flag.name())
             .unwrap_or("MIXED")
     }
 
@@ -78,30 +79,6 @@ impl Default for PoolTypeFilter {
     fn default() -> Self {
         PoolTypeFilter::SAPLING | PoolTypeFilter::ORCHARD
     }
-}
-
-/// One transaction of an [`IndexedBlock`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IndexedTx {
-    /// The transaction id.
-    pub txid: TxId,
-    /// Its transparent part, if any.
-    pub transparent: Option<TransparentCompactTx>,
-    /// Its Sapling part, if any.
-    pub sapling: Option<SaplingCompactTx>,
-    /// Its Orchard part, if any.
-    pub orchard: Option<OrchardCompactTx>,
-}
-
-/// A block as the finalised state writes and serves it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IndexedBlock {
-    /// The header.
-    pub header: BlockHeaderData,
-    /// The transactions, in block order.
-    pub transactions: Vec<IndexedTx>,
-    /// Commitment tree roots and sizes after the block.
-    pub commitment_tree_data: CommitmentTreeData,
 }
 
 /// One transaction of a [`CompactBlock`].

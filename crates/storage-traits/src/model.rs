@@ -1111,3 +1111,157 @@ versioned_v1!(
         })
     }
 );
+
+/// One transaction of an [`IndexedBlock`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IndexedTx {
+    /// The transaction id.
+    pub txid: TxId,
+    /// Its transparent part, if any.
+    pub transparent: Option<TransparentCompactTx>,
+    /// Its Sapling part, if any.
+    pub sapling: Option<SaplingCompactTx>,
+    /// Its Orchard part, if any.
+    pub orchard: Option<OrchardCompactTx>,
+}
+
+versioned_v1!(
+    IndexedTx,
+    "IndexedTx",
+    "IndexedTx v1: TxId(tagged), Option<TransparentCompactTx(tagged)>, Option<SaplingCompactTx(tagged)>, Option<OrchardCompactTx(tagged)>",
+    encode = |s, out| {
+        s.txid.encode_to(out);
+        put_option(out, &s.transparent, |out, t| t.encode_to(out));
+        put_option(out, &s.sapling, |out, t| t.encode_to(out));
+        put_option(out, &s.orchard, |out, t| t.encode_to(out));
+    },
+    decode = |r| {
+        Ok(IndexedTx {
+            txid: r.versioned()?,
+            transparent: r.option(|r| r.versioned())?,
+            sapling: r.option(|r| r.versioned())?,
+            orchard: r.option(|r| r.versioned())?,
+        })
+    }
+);
+
+/// A block as the finalised state writes and serves it, and the canonical payload of a
+/// block in hot stores, packs and fixtures.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IndexedBlock {
+    /// The header (its index carries hash, parent hash, chain work and height).
+    pub header: BlockHeaderData,
+    /// The transactions, in block order.
+    pub transactions: Vec<IndexedTx>,
+    /// Commitment tree roots and sizes after the block.
+    pub commitment_tree_data: CommitmentTreeData,
+}
+
+impl IndexedBlock {
+    /// The txids in block order.
+    pub fn txids(&self) -> TxidList {
+        TxidList(self.transactions.iter().map(|t| t.txid).collect())
+    }
+
+    /// The merkle root of the block's txids, computed (not the header's claim).
+    pub fn computed_merkle_root(&self) -> [u8; 32] {
+        merkle_root(&self.txids().0)
+    }
+}
+
+versioned_v1!(
+    IndexedBlock,
+    "IndexedBlock",
+    "IndexedBlock v1: BlockHeaderData(tagged), CompactSize n, n x IndexedTx(tagged), CommitmentTreeData(tagged)",
+    encode = |s, out| {
+        s.header.encode_to(out);
+        put_vec(out, &s.transactions, |out, t| t.encode_to(out));
+        s.commitment_tree_data.encode_to(out);
+    },
+    decode = |r| {
+        Ok(IndexedBlock {
+            header: r.versioned()?,
+            transactions: r.vec(37, |r| r.versioned())?,
+            commitment_tree_data: r.versioned()?,
+        })
+    }
+);
+
+/// SHA-256d, as Bitcoin and Zcash hash headers, transactions and merkle nodes.
+pub fn sha256d(data: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(Sha256::digest(data)).into()
+}
+
+/// The Bitcoin-style merkle root of txids (internal byte order): SHA-256d of each
+/// concatenated pair, the last node duplicated at odd widths. The root of no txids is zero.
+pub fn merkle_root(txids: &[TxId]) -> [u8; 32] {
+    if txids.is_empty() {
+        return [0; 32];
+    }
+    let mut level: Vec<[u8; 32]> = txids.iter().map(|t| t.0).collect();
+    let mut pair = [0u8; 64];
+    while level.len() > 1 {
+        if level.len() % 2 == 1 {
+            level.push(*level.last().unwrap_or(&[0; 32]));
+        }
+        level = level
+            .chunks_exact(2)
+            .map(|c| {
+                pair[..32].copy_from_slice(&c[0]);
+                pair[32..].copy_from_slice(&c[1]);
+                sha256d(&pair)
+            })
+            .collect();
+    }
+    level[0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn txid(hex_le: &str) -> TxId {
+        TxId(hex::decode(hex_le).unwrap().try_into().unwrap())
+    }
+
+    /// Bitcoin block 100000: four transactions, merkle root
+    /// f3e94742aca4b5ef85488dc37c06c3282295ffec960994b2c0d5ac2a25a95766 (display order).
+    #[test]
+    fn merkle_root_of_bitcoin_block_100000() {
+        let display = [
+            "8c14f0db3df150123e6f3dbbf30f8b955a8249b62ac1d1ff16284aefa3d06d87",
+            "fff2525b8931402dd09222c50775608f75787bd2b87e56995a7bdd30f79702c4",
+            "6359f0868171b1d194cbee1af2f16ea598ae8fad666d9b012c8ed2b79a236ec4",
+            "e9a66845e05d5abc0ad04ec80f774a7e585c6e8db975962d069a522137b80c1d",
+        ];
+        let txids: Vec<TxId> = display
+            .iter()
+            .map(|h| {
+                let mut b = hex::decode(h).unwrap();
+                b.reverse();
+                TxId(b.try_into().unwrap())
+            })
+            .collect();
+        let mut root = merkle_root(&txids);
+        root.reverse();
+        assert_eq!(
+            hex::encode(root),
+            "f3e94742aca4b5ef85488dc37c06c3282295ffec960994b2c0d5ac2a25a95766"
+        );
+    }
+
+    #[test]
+    fn merkle_root_of_one_txid_is_the_txid() {
+        let t = txid("0101010101010101010101010101010101010101010101010101010101010101");
+        assert_eq!(merkle_root(&[t]), t.0);
+    }
+
+    #[test]
+    fn odd_width_duplicates_the_last_node() {
+        let a = TxId([1; 32]);
+        let b = TxId([2; 32]);
+        let c = TxId([3; 32]);
+        assert_eq!(merkle_root(&[a, b, c]), merkle_root(&[a, b, c, c]));
+    }
+}
