@@ -3,6 +3,8 @@
 //! A method called on a store without its capability returns
 //! [`Error::FeatureUnavailable`] naming the flag. `finalised-state` implements the traits.
 
+use bitflags::Flags;
+
 use crate::error::{Error, Result};
 use crate::model::*;
 
