@@ -106,6 +106,43 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// A block that cannot be written (or a stored block that fails validation).
+    #[error("invalid block at height {height} (hash {hash}): {reason}")]
+    InvalidBlock {
+        /// The block's height.
+        height: u32,
+        /// The block's hash, hex in stored order.
+        hash: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// Data that no tier of the store holds (pruned, never stored, or below the start height).
+    #[error("not available: {what}")]
+    NotAvailable {
+        /// What was asked for.
+        what: String,
+    },
+
+    /// A height above the synced tip.
+    #[error("height {height} is not yet synced (tip {})", tip.map_or_else(|| "none".to_owned(), |t| t.to_string()))]
+    NotYetSynced {
+        /// The height asked for.
+        height: u32,
+        /// The current tip, if any.
+        tip: Option<u32>,
+    },
+
+    /// A store this build cannot open as it is: a newer version, a schema-hash mismatch, a
+    /// migration that is needed but not available, another backend's files.
+    #[error("cannot open store at {}: {reason}", path.display())]
+    Incompatible {
+        /// The store's directory.
+        path: PathBuf,
+        /// Why, and what the operator can do.
+        reason: String,
+    },
+
     /// Two processes tried to open the same store.
     #[error("{} is already open in another process (lock held)", path.display())]
     Locked {
