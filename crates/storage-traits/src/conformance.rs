@@ -328,7 +328,7 @@ pub fn sorted_bulk_insert<S: KvStore>(open: impl Opener<S>) {
 pub fn large_values<S: KvStore>(open: impl Opener<S>) {
     let (_dir, store) = fresh(&open);
     let big: Vec<u8> = (0..(16 << 20) + 12_345u32)
-        .map(|i| (i * 2_654_435_761u32 >> 24) as u8)
+        .map(|i| (i.wrapping_mul(2_654_435_761u32) >> 24) as u8)
         .collect();
     let bigger = vec![0xA5u8; 24 << 20];
     put_commit(&store, T1, &[(b"16MiB", &big), (b"24MiB", &bigger)]);
