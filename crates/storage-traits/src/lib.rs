@@ -16,6 +16,8 @@ pub mod codec;
 pub mod conformance;
 pub mod entry;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod kv;
 pub mod model;
 pub mod table;
