@@ -234,8 +234,9 @@ pub const V1_TABLES: &[TableSpec] = &[
 /// The schema version this crate's tables describe.
 pub const DB_VERSION_LATEST: DbVersion = DbVersion::new(1, 2, 0);
 
-/// The canonical description of the v1 schema, one line per table declaration. Changing
-/// any table's name, key layout, entry kind or value layout changes this text and so the
+/// The canonical description of the v1 schema: one line per table declaration, then one
+/// line per type nested inside keys and values. Changing any table's name, key layout,
+/// entry kind or value layout, nested types included, changes this text and so the
 /// [`schema_hash`].
 pub fn schema_description() -> String {
     [
@@ -253,8 +254,44 @@ pub fn schema_description() -> String {
         Metadata::describe(),
         MetadataHeights::describe(),
     ]
+    .into_iter()
+    .chain(
+        NESTED_LAYOUTS
+            .iter()
+            .map(|layout| format!("nested | {layout}")),
+    )
+    .collect::<Vec<_>>()
     .join("\n")
 }
+
+/// The layouts of the types stored *inside* table keys and values. A table's line names only
+/// its outermost item type, yet a change to any nested layout (say `TxOutCompact` inside
+/// `TransparentTxList`) changes the stored bytes, so it must change the schema hash too.
+const NESTED_LAYOUTS: &[&str] = &[
+    <Height as Versioned>::LAYOUT,
+    <BlockHash as Versioned>::LAYOUT,
+    <TxId as Versioned>::LAYOUT,
+    <ChainWork as Versioned>::LAYOUT,
+    <Outpoint as Versioned>::LAYOUT,
+    <AddrScript as Versioned>::LAYOUT,
+    <ScriptType as Versioned>::LAYOUT,
+    <BlockIndex as Versioned>::LAYOUT,
+    <BlockIndexV1 as Versioned>::LAYOUT,
+    <BlockData as Versioned>::LAYOUT,
+    <EquihashSolution as Versioned>::LAYOUT,
+    <TxInCompact as Versioned>::LAYOUT,
+    <TxOutCompact as Versioned>::LAYOUT,
+    <TransparentCompactTx as Versioned>::LAYOUT,
+    <CompactSaplingSpend as Versioned>::LAYOUT,
+    <CompactSaplingOutput as Versioned>::LAYOUT,
+    <SaplingCompactTx as Versioned>::LAYOUT,
+    <CompactOrchardAction as Versioned>::LAYOUT,
+    <OrchardCompactTx as Versioned>::LAYOUT,
+    <CommitmentTreeRoots as Versioned>::LAYOUT,
+    <CommitmentTreeSizes as Versioned>::LAYOUT,
+    <DbVersion as Versioned>::LAYOUT,
+    <MigrationStatus as Versioned>::LAYOUT,
+];
 
 /// BLAKE2b-256 of [`schema_description`].
 pub fn schema_hash() -> [u8; 32] {

@@ -105,7 +105,7 @@ const SUM_HEADERS_V1: &str = "6aeb0ae105ec9e6d0c7322423b5570a2fd762b9a24575c3511
 /// `python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.stdin.buffer.read(), digest_size=32).hexdigest())' < schema.txt`
 /// where `schema.txt` is the output of `print_schema_description` below (without the final
 /// newline `println!` adds).
-const SCHEMA_HASH_V1: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+const SCHEMA_HASH_V1: &str = "885af1e38753e0b62eb9447f1899a1a8fae99af19606c7191a23ecc723075a24";
 
 // ---------------------------------------------------------------------------------------
 // Helpers.
@@ -1194,7 +1194,15 @@ fn schema_hash_changes_with_any_table_name_or_layout() {
         1,
         "the Headers line is in the description:\n{description}"
     );
-    assert_eq!(description.lines().count(), 13);
+    // 13 table declarations, then 23 nested type layouts.
+    assert_eq!(
+        description
+            .lines()
+            .filter(|l| !l.starts_with("nested | "))
+            .count(),
+        13
+    );
+    assert_eq!(description.lines().count(), 36);
     for (what, changed) in [
         ("name", HeadersRenamed::describe()),
         ("value layout", HeadersRelaid::describe()),
@@ -1207,6 +1215,68 @@ fn schema_hash_changes_with_any_table_name_or_layout() {
             hex::encode(hash),
             SCHEMA_HASH_V1,
             "changing the {what} of a table must change the schema hash"
+        );
+    }
+    // A nested type's layout: TxOutCompact's value turning big-endian.
+    let nested = format!("nested | {}", TxOutCompact::LAYOUT);
+    assert!(description.lines().any(|l| l == nested));
+    let changed = description.replace(&nested, &nested.replace("LE u64 value", "BE u64 value"));
+    assert_ne!(changed, description);
+    assert_ne!(
+        hex::encode(blake2b256(&[changed.as_bytes()])),
+        SCHEMA_HASH_V1
+    );
+}
+
+fn layout<T: Versioned>() -> &'static str {
+    T::LAYOUT
+}
+
+/// Every type whose bytes end up inside a v1 table row (or key), directly or nested. The table lines
+/// of the description name only the outermost item type, so each nested layout must be in
+/// the description on its own: changing, say, `TxOutCompact` changes stored bytes, so it
+/// must change the schema hash.
+#[test]
+fn schema_description_covers_every_nested_layout() {
+    let description = schema_description();
+    for layout in [
+        layout::<Height>(),
+        layout::<BlockHash>(),
+        layout::<TxId>(),
+        layout::<ChainWork>(),
+        layout::<Outpoint>(),
+        layout::<TxInCompact>(),
+        layout::<TxLocation>(),
+        layout::<ScriptType>(),
+        layout::<TxOutCompact>(),
+        layout::<AddrScript>(),
+        layout::<AddrEvent>(),
+        layout::<BlockIndex>(),
+        layout::<BlockIndexV1>(),
+        layout::<EquihashSolution>(),
+        layout::<BlockData>(),
+        layout::<BlockHeaderData>(),
+        layout::<TxidList>(),
+        layout::<TransparentCompactTx>(),
+        layout::<TransparentTxList>(),
+        layout::<CompactSaplingSpend>(),
+        layout::<CompactSaplingOutput>(),
+        layout::<SaplingCompactTx>(),
+        layout::<SaplingTxList>(),
+        layout::<CompactOrchardAction>(),
+        layout::<OrchardCompactTx>(),
+        layout::<OrchardTxList>(),
+        layout::<CommitmentTreeRoots>(),
+        layout::<CommitmentTreeSizes>(),
+        layout::<CommitmentTreeData>(),
+        layout::<DbVersion>(),
+        layout::<MigrationStatus>(),
+        layout::<DbMetadata>(),
+        layout::<TxOutSetInfo>(),
+    ] {
+        assert!(
+            description.contains(layout),
+            "the schema description (and so the schema hash) ignores `{layout}`"
         );
     }
 }
