@@ -27,4 +27,4 @@ pub use codec::{FixedLen, Reader, Versioned};
 pub use entry::{StoredEntry, StoredEntryFixed, StoredEntryVar, blake2b256};
 pub use error::{Error, Result};
 pub use kv::{Direction, Durability, KeyRange, KvRead, KvStore, KvWrite, PutOutcome, TableSpec};
-pub use table::{Table, TableRead, TableWrite};
+pub use table::{Table, TableKey, TableRead, TableWrite};
