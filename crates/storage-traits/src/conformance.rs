@@ -551,15 +551,17 @@ pub fn crash_durability<S: KvStore>(test_name: &str, open: impl Opener<S>) {
         let interrupted_rows = [0, 5, 10, 49][round as usize];
         for line in BufReader::new(stdout).lines() {
             let line = line.unwrap();
-            if let Some(n) = line.strip_prefix("committed ") {
+            // libtest prints "test <name> ... " without a newline before the child's first
+            // report, so a report is found anywhere in the line, not only at its start.
+            if let Some((_, n)) = line.split_once("committed ") {
                 committed = n.trim().parse::<u32>().unwrap() + 1;
                 if committed == kill_after && kill_after < CRASH_TXNS {
                     break;
                 }
-            } else if let Some(n) = line.strip_prefix("interrupted row ") {
-                if n.trim().parse::<u32>().unwrap() >= interrupted_rows {
-                    break;
-                }
+            } else if let Some((_, n)) = line.split_once("interrupted row ")
+                && n.trim().parse::<u32>().unwrap() >= interrupted_rows
+            {
+                break;
             }
         }
         kill_9(&mut child);

@@ -291,14 +291,14 @@ pub trait KvWrite: KvRead {
         let mut previous: Option<Vec<u8>> = None;
         let mut n = 0;
         for (key, value) in rows {
-            if let Some(prev) = &previous {
-                if key <= prev.as_slice() {
-                    return Err(crate::Error::UnsortedInsert {
-                        table: table.to_owned(),
-                        key: hex::encode(key),
-                        previous: hex::encode(prev),
-                    });
-                }
+            if let Some(prev) = &previous
+                && key <= prev.as_slice()
+            {
+                return Err(crate::Error::UnsortedInsert {
+                    table: table.to_owned(),
+                    key: hex::encode(key),
+                    previous: hex::encode(prev),
+                });
             }
             self.put(table, key, value)?;
             previous = Some(key.to_vec());
