@@ -1,0 +1,961 @@
+//! The write path: `write_block`, `delete_block_at_height` and bulk sync.
+//!
+//! Both single writes and bulk sync stage blocks into a [`Batch`]: per-height rows go
+//! straight into the write transaction (their keys ascend), while the random-keyed rows
+//! (`hashes`, `txid_location`, `spent`, `address_history`) are buffered in memory and
+//! written in key order when the batch is flushed, in the same transaction.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use accumulator::{Accumulator, TxDelta};
+use storage_traits::capability::DbWrite;
+use storage_traits::kv::{KvRead, KvWrite};
+use storage_traits::model::*;
+use storage_traits::table::*;
+use storage_traits::{Capability, Durability, Error, Result, TableKey};
+
+use crate::backend::Backend;
+use crate::state::{FinalisedState, Self_, accumulator_error, lock};
+
+/// Progress of a bulk sync, reported after every committed batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncProgress {
+    /// The height committed last.
+    pub height: Height,
+    /// Blocks committed so far in this call.
+    pub blocks: u64,
+    /// Time since the call started.
+    pub elapsed: std::time::Duration,
+}
+
+/// An invalid-block error for `block`.
+fn invalid(block: &IndexedBlock, height: Height, reason: impl Into<String>) -> Error {
+    Error::InvalidBlock {
+        height: height.0,
+        hash: block.header.hash().to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Rough per-entry overhead of the in-memory buffers, for the byte budget.
+const ENTRY_OVERHEAD: usize = 96;
+
+/// Blocks staged but not yet committed, and the random-keyed rows they produce.
+#[derive(Default)]
+pub(crate) struct Batch {
+    /// hash → height rows, by key.
+    hashes: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// txid → location, for lookups and for the `txid_location` rows.
+    txid_locations: BTreeMap<TxId, TxLocation>,
+    /// outpoint → spender, for lookups and for the `spent` rows.
+    spent: BTreeMap<Outpoint, TxLocation>,
+    /// Address-history pairs to add (key bytes, entry bytes).
+    addr_adds: BTreeSet<(Vec<u8>, Vec<u8>)>,
+    /// Address-history pairs to delete that were committed before this batch.
+    addr_deletes: BTreeSet<(Vec<u8>, Vec<u8>)>,
+    /// Transparent lists of blocks in this batch (and recently read ones), by height.
+    transparent: HashMap<u32, Arc<TransparentTxList>>,
+    /// Estimated bytes held by the batch and the write transaction.
+    pub(crate) bytes: usize,
+    /// Blocks staged.
+    pub(crate) blocks: u64,
+}
+
+/// An output resolved for an input: where it was created and what it is.
+struct PrevOut {
+    location: TxLocation,
+    output: TxOutCompact,
+}
+
+fn addr_row(addr: &AddrScript, event: AddrEvent) -> (Vec<u8>, Vec<u8>) {
+    encode_row::<AddressHistory>(addr, event)
+}
+
+/// The output `outpoint` refers to, from committed tables only.
+pub(crate) fn previous_output(
+    r: &impl KvRead,
+    outpoint: &Outpoint,
+) -> Result<Option<TxOutCompact>> {
+    let Some(location) = r.get_row::<TxidLocation>(&outpoint.prev_txid)? else {
+        return Ok(None);
+    };
+    let Some(list) = r.get_row::<Transparent>(&Height(location.block_height))? else {
+        return Err(Error::Corrupt {
+            table: Transparent::NAME,
+            key: hex::encode(Height(location.block_height).encode_key()),
+            height: Some(location.block_height),
+            reason: format!(
+                "txid_location points txid {} here but the row is missing",
+                outpoint.prev_txid
+            ),
+        });
+    };
+    Ok(list
+        .0
+        .get(location.tx_index as usize)
+        .and_then(|t| t.as_ref())
+        .and_then(|t| t.vout.get(outpoint.prev_index as usize))
+        .copied())
+}
+
+impl Batch {
+    fn location_of(&self, r: &impl KvRead, txid: &TxId) -> Result<Option<TxLocation>> {
+        match self.txid_locations.get(txid) {
+            Some(l) => Ok(Some(*l)),
+            None => r.get_row::<TxidLocation>(txid),
+        }
+    }
+
+    fn spender_of(&self, r: &impl KvRead, outpoint: &Outpoint) -> Result<Option<TxLocation>> {
+        match self.spent.get(outpoint) {
+            Some(l) => Ok(Some(*l)),
+            None => r.get_row::<Spent>(outpoint),
+        }
+    }
+
+    fn transparent_at(&mut self, r: &impl KvRead, height: u32) -> Result<Arc<TransparentTxList>> {
+        if let Some(list) = self.transparent.get(&height) {
+            return Ok(Arc::clone(list));
+        }
+        let list = r
+            .get_row::<Transparent>(&Height(height))?
+            .ok_or_else(|| Error::Corrupt {
+                table: Transparent::NAME,
+                key: hex::encode(Height(height).encode_key()),
+                height: Some(height),
+                reason: "a txid_location entry points at a height with no transparent row"
+                    .to_owned(),
+            })?;
+        let list = Arc::new(list);
+        // A cache, not a buffer: bound it so a long bulk sync does not grow it without end.
+        if self.transparent.len() > 4096 {
+            self.transparent.clear();
+        }
+        self.transparent.insert(height, Arc::clone(&list));
+        Ok(list)
+    }
+
+    fn resolve(&mut self, r: &impl KvRead, outpoint: &Outpoint) -> Result<Option<PrevOut>> {
+        let Some(location) = self.location_of(r, &outpoint.prev_txid)? else {
+            return Ok(None);
+        };
+        let list = self.transparent_at(r, location.block_height)?;
+        Ok(list
+            .0
+            .get(location.tx_index as usize)
+            .and_then(|t| t.as_ref())
+            .and_then(|t| t.vout.get(outpoint.prev_index as usize))
+            .map(|output| PrevOut {
+                location,
+                output: *output,
+            }))
+    }
+
+    fn add_addr(&mut self, row: (Vec<u8>, Vec<u8>)) {
+        self.bytes += row.0.len() + row.1.len() + ENTRY_OVERHEAD;
+        if !self.addr_deletes.remove(&row) {
+            self.addr_adds.insert(row);
+        }
+    }
+
+    fn delete_addr(&mut self, row: (Vec<u8>, Vec<u8>)) {
+        if !self.addr_adds.remove(&row) {
+            self.bytes += row.0.len() + row.1.len() + ENTRY_OVERHEAD;
+            self.addr_deletes.insert(row);
+        }
+    }
+
+    /// Checks `block` against the tables and the batch, writes its per-height rows into
+    /// `w`, and buffers its random-keyed rows. Returns the outputs it spends, with their
+    /// creating locations, for the accumulator. On error the batch must be dropped.
+    fn stage_block<W: KvWrite>(
+        &mut self,
+        w: &mut W,
+        block: &IndexedBlock,
+        height: Height,
+    ) -> Result<Vec<(Outpoint, PrevOut)>> {
+        if block.header.height() != Some(height) {
+            return Err(invalid(
+                block,
+                height,
+                format!(
+                    "header records height {:?}, expected {height}",
+                    block.header.height()
+                ),
+            ));
+        }
+        if block.transactions.len() > usize::from(u16::MAX) + 1 {
+            return Err(invalid(block, height, "more than 65536 transactions"));
+        }
+        let computed = block.computed_merkle_root();
+        if computed != block.header.data().merkle_root {
+            return Err(invalid(
+                block,
+                height,
+                format!(
+                    "merkle root mismatch: header {}, computed {}",
+                    hex::encode(block.header.data().merkle_root),
+                    hex::encode(computed)
+                ),
+            ));
+        }
+        let hash = block.header.hash();
+        if w.get_row::<Heights>(&hash)?.is_some() || self.hashes.contains_key(&hash.encode_key()) {
+            return Err(invalid(
+                block,
+                height,
+                "block hash already stored at another height",
+            ));
+        }
+
+        // Transactions: txid_location, and the new outputs for same-block spends.
+        for (i, tx) in block.transactions.iter().enumerate() {
+            let location = TxLocation {
+                block_height: height.0,
+                tx_index: i as u16,
+            };
+            if let Some(existing) = self.location_of(w, &tx.txid)? {
+                return Err(invalid(
+                    block,
+                    height,
+                    format!("txid {} already stored at {existing:?}", tx.txid),
+                ));
+            }
+            self.txid_locations.insert(tx.txid, location);
+            self.bytes += 32 + 40 + ENTRY_OVERHEAD;
+        }
+        let transparent = TransparentTxList(
+            block
+                .transactions
+                .iter()
+                .map(|t| t.transparent.clone())
+                .collect(),
+        );
+        self.transparent
+            .insert(height.0, Arc::new(transparent.clone()));
+
+        // Inputs: every spent outpoint exists and is unspent; spent rows; address events.
+        let mut spends = Vec::new();
+        for (i, tx) in block.transactions.iter().enumerate() {
+            let location = TxLocation {
+                block_height: height.0,
+                tx_index: i as u16,
+            };
+            let Some(t) = &tx.transparent else { continue };
+            for (input_index, input) in t.vin.iter().enumerate() {
+                let Some(outpoint) = input.outpoint() else {
+                    continue;
+                };
+                let Some(prev) = self.resolve(w, &outpoint)? else {
+                    return Err(invalid(
+                        block,
+                        height,
+                        format!(
+                            "transaction {} input {input_index} spends unknown output {}:{}",
+                            tx.txid, outpoint.prev_txid, outpoint.prev_index
+                        ),
+                    ));
+                };
+                if prev.location >= location {
+                    return Err(invalid(
+                        block,
+                        height,
+                        format!(
+                            "transaction {} input {input_index} spends output {}:{} of a later transaction",
+                            tx.txid, outpoint.prev_txid, outpoint.prev_index
+                        ),
+                    ));
+                }
+                if let Some(spender) = self.spender_of(w, &outpoint)? {
+                    return Err(invalid(
+                        block,
+                        height,
+                        format!(
+                            "transaction {} input {input_index} spends {}:{}, already spent by {spender:?}",
+                            tx.txid, outpoint.prev_txid, outpoint.prev_index
+                        ),
+                    ));
+                }
+                self.spent.insert(outpoint, location);
+                self.bytes += 37 + 40 + ENTRY_OVERHEAD;
+                if prev.output.script_type.is_spendable() {
+                    let addr = prev.output.addr_script();
+                    let mined = AddrEvent {
+                        tx_location: prev.location,
+                        index: outpoint.prev_index as u16,
+                        flags: AddrEvent::MINED,
+                        value: prev.output.value,
+                    };
+                    self.delete_addr(addr_row(&addr, mined));
+                    self.add_addr(addr_row(
+                        &addr,
+                        AddrEvent {
+                            flags: AddrEvent::MINED | AddrEvent::SPENT,
+                            ..mined
+                        },
+                    ));
+                    self.add_addr(addr_row(
+                        &addr,
+                        AddrEvent {
+                            tx_location: location,
+                            index: input_index as u16,
+                            flags: AddrEvent::MINED | AddrEvent::IS_INPUT,
+                            value: prev.output.value,
+                        },
+                    ));
+                }
+                spends.push((outpoint, prev));
+            }
+            // Outputs paying an address. Written before later transactions of the block
+            // can spend them (the flip above finds them in `addr_adds`).
+            for (vout, out) in t.vout.iter().enumerate() {
+                if out.script_type.is_spendable() {
+                    self.add_addr(addr_row(
+                        &out.addr_script(),
+                        AddrEvent {
+                            tx_location: location,
+                            index: vout as u16,
+                            flags: AddrEvent::MINED,
+                            value: out.value,
+                        },
+                    ));
+                }
+            }
+        }
+        // The loop above adds an output's event after the block's earlier inputs ran, but a
+        // later transaction in the same block may spend it: that spend's flip happens in a
+        // later iteration, after the add, so ordering holds.
+
+        // Per-height rows, ascending keys, straight into the transaction.
+        let txids = block.txids();
+        let sapling = SaplingTxList(
+            block
+                .transactions
+                .iter()
+                .map(|t| t.sapling.clone())
+                .collect(),
+        );
+        let orchard = OrchardTxList(
+            block
+                .transactions
+                .iter()
+                .map(|t| t.orchard.clone())
+                .collect(),
+        );
+        let mut row_bytes = 0;
+        let mut put = |w: &mut W, table: &str, (k, v): (Vec<u8>, Vec<u8>)| -> Result<()> {
+            row_bytes += k.len() + v.len() + ENTRY_OVERHEAD;
+            w.put(table, &k, &v)
+        };
+        put(
+            w,
+            Headers::NAME,
+            encode_row::<Headers>(&height, block.header.clone()),
+        )?;
+        put(w, Txids::NAME, encode_row::<Txids>(&height, txids))?;
+        put(
+            w,
+            Transparent::NAME,
+            encode_row::<Transparent>(&height, transparent),
+        )?;
+        put(w, Sapling::NAME, encode_row::<Sapling>(&height, sapling))?;
+        put(w, Orchard::NAME, encode_row::<Orchard>(&height, orchard))?;
+        put(
+            w,
+            CommitmentTree::NAME,
+            encode_row::<CommitmentTree>(&height, block.commitment_tree_data),
+        )?;
+        self.bytes += row_bytes;
+        let (k, v) = encode_row::<Heights>(&hash, height);
+        self.bytes += k.len() + v.len() + ENTRY_OVERHEAD;
+        self.hashes.insert(k, v);
+        self.blocks += 1;
+        Ok(spends)
+    }
+
+    /// Writes the buffered random-keyed rows into `w` in key order.
+    fn flush_into<W: KvWrite>(&mut self, w: &mut W) -> Result<()> {
+        let hashes = std::mem::take(&mut self.hashes);
+        w.insert_sorted(
+            Heights::NAME,
+            &mut hashes.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+        )?;
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = std::mem::take(&mut self.txid_locations)
+            .iter()
+            .map(|(txid, loc)| encode_row::<TxidLocation>(txid, *loc))
+            .collect();
+        w.insert_sorted(
+            TxidLocation::NAME,
+            &mut rows.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+        )?;
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = std::mem::take(&mut self.spent)
+            .iter()
+            .map(|(op, loc)| encode_row::<Spent>(op, *loc))
+            .collect();
+        w.insert_sorted(
+            Spent::NAME,
+            &mut rows.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+        )?;
+        for (k, v) in std::mem::take(&mut self.addr_deletes) {
+            w.delete_dup(AddressHistory::NAME, &k, &v)?;
+        }
+        for (k, v) in std::mem::take(&mut self.addr_adds) {
+            w.put(AddressHistory::NAME, &k, &v)?;
+        }
+        self.transparent.clear();
+        self.bytes = 0;
+        self.blocks = 0;
+        Ok(())
+    }
+}
+
+/// How many counted outputs of the transaction at `location` are unspent in `r`.
+fn counted_unspent(r: &impl KvRead, txid: &TxId, location: TxLocation) -> Result<u64> {
+    let list = r
+        .get_row::<Transparent>(&Height(location.block_height))?
+        .unwrap_or_default();
+    let Some(Some(tx)) = list.0.get(location.tx_index as usize) else {
+        return Ok(0);
+    };
+    let mut n = 0;
+    for (vout, out) in tx.vout.iter().enumerate() {
+        if accumulator::is_counted(out)
+            && r.get_row::<Spent>(&Outpoint {
+                prev_txid: *txid,
+                prev_index: vout as u32,
+            })?
+            .is_none()
+        {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Groups spent outputs by creating transaction, in ascending output order.
+fn group_by_txid<'a>(
+    spends: impl Iterator<Item = (&'a Outpoint, TxLocation, TxOutCompact)>,
+) -> BTreeMap<TxId, (TxLocation, Vec<(u32, TxOutCompact)>)> {
+    let mut map: BTreeMap<TxId, (TxLocation, Vec<(u32, TxOutCompact)>)> = BTreeMap::new();
+    for (op, location, out) in spends {
+        map.entry(op.prev_txid)
+            .or_insert_with(|| (location, Vec::new()))
+            .1
+            .push((op.prev_index, out));
+    }
+    for (_, list) in map.values_mut() {
+        list.sort_by_key(|(v, _)| *v);
+    }
+    map
+}
+
+impl<B: Backend> FinalisedState<B> {
+    /// The stored accumulator and whether it was built to `tip`.
+    fn load_accumulator(
+        &self,
+        r: &impl KvRead,
+        tip: Option<Height>,
+    ) -> Result<Option<Accumulator>> {
+        let built = r.get_row::<MetadataHeights>(&ACCUMULATOR_BUILT_HEIGHT_KEY)?;
+        if built != tip {
+            return Ok(None);
+        }
+        let info = r
+            .get_row::<TxOutSetAccumulator>(&ACCUMULATOR_KEY)?
+            .unwrap_or_default();
+        Accumulator::from_info(info)
+            .map(Some)
+            .map_err(accumulator_error)
+    }
+
+    /// Whether `block` is byte-for-byte the block stored at `height`.
+    fn is_stored(&self, r: &impl KvRead, block: &IndexedBlock, height: Height) -> Result<bool> {
+        let Some(header) = r.get_row::<Headers>(&height)? else {
+            return Ok(false);
+        };
+        if header != block.header {
+            return Ok(false);
+        }
+        let same = |table: &str, row: (Vec<u8>, Vec<u8>)| -> Result<bool> {
+            Ok(r.get(table, &row.0)?.as_deref() == Some(row.1.as_slice()))
+        };
+        Ok(
+            same(Txids::NAME, encode_row::<Txids>(&height, block.txids()))?
+                && same(
+                    Transparent::NAME,
+                    encode_row::<Transparent>(
+                        &height,
+                        TransparentTxList(
+                            block
+                                .transactions
+                                .iter()
+                                .map(|t| t.transparent.clone())
+                                .collect(),
+                        ),
+                    ),
+                )?
+                && same(
+                    Sapling::NAME,
+                    encode_row::<Sapling>(
+                        &height,
+                        SaplingTxList(
+                            block
+                                .transactions
+                                .iter()
+                                .map(|t| t.sapling.clone())
+                                .collect(),
+                        ),
+                    ),
+                )?
+                && same(
+                    Orchard::NAME,
+                    encode_row::<Orchard>(
+                        &height,
+                        OrchardTxList(
+                            block
+                                .transactions
+                                .iter()
+                                .map(|t| t.orchard.clone())
+                                .collect(),
+                        ),
+                    ),
+                )?
+                && same(
+                    CommitmentTree::NAME,
+                    encode_row::<CommitmentTree>(&height, block.commitment_tree_data),
+                )?,
+        )
+    }
+
+    /// Handles a block at or below the tip: a no-op when identical, an error otherwise.
+    /// `None` when the block is the next one to append.
+    fn check_existing(&self, block: &IndexedBlock) -> Result<Option<()>> {
+        let height = block
+            .header
+            .height()
+            .ok_or_else(|| invalid(block, Height(0), "the header records no height"))?;
+        if self.tip().is_some_and(|tip| height <= tip) {
+            let r = self.store.begin_read()?;
+            if self.is_stored(&r, block, height)? {
+                tracing::debug!(height = height.0, "block already stored; nothing to do");
+                return Ok(Some(()));
+            }
+            return Err(invalid(
+                block,
+                height,
+                "a different block is stored at this height",
+            ));
+        }
+        Ok(None)
+    }
+
+    /// Checks that `block` extends `tip` (or starts an empty store) and returns its height.
+    fn check_append(
+        &self,
+        block: &IndexedBlock,
+        tip: Option<(Height, BlockHash)>,
+    ) -> Result<Height> {
+        let expected = match tip {
+            Some((h, _)) => Height(h.0 + 1),
+            None => self.config.start_height,
+        };
+        let height = block.header.height().unwrap_or(Height(u32::MAX));
+        if height != expected {
+            return Err(invalid(
+                block,
+                height,
+                format!(
+                    "expected height {expected} (tip + 1, or the start height of an empty store)"
+                ),
+            ));
+        }
+        if let Some((_, prev)) = tip {
+            if block.header.parent_hash() != prev {
+                return Err(invalid(
+                    block,
+                    height,
+                    format!(
+                        "parent hash {} does not match the tip hash {prev}",
+                        block.header.parent_hash()
+                    ),
+                ));
+            }
+        }
+        Ok(height)
+    }
+
+    /// Appends blocks in bulk (blocks at or below the tip must equal the stored ones and
+    /// are skipped). Random-keyed indices are buffered and written in key order in batches
+    /// of about `sync_write_batch_bytes`, each batch one synced transaction; the accumulator
+    /// is rebuilt in bulk once at the end. `progress` is called after every batch.
+    pub fn write_blocks(
+        &self,
+        blocks: impl IntoIterator<Item = IndexedBlock>,
+        mut progress: impl FnMut(SyncProgress),
+    ) -> Result<u64> {
+        self.require(Capability::WRITE_CORE)?;
+        let started = Instant::now();
+        let mut written = 0u64;
+        {
+            let _guard = lock(&self.write_lock);
+            // The tip including staged, uncommitted blocks.
+            let mut staged_tip = *lock(&self.tip);
+            let mut pending: Option<(B::Writer<'_>, Batch, Height)> = None;
+            for block in blocks {
+                if self.check_existing(&block)?.is_some() {
+                    continue;
+                }
+                let height = self.check_append(&block, staged_tip)?;
+                let (w, batch, _) = match &mut pending {
+                    Some(p) => p,
+                    None => pending.insert((self.store.begin_write()?, Batch::default(), height)),
+                };
+                batch.stage_block(w, &block, height)?;
+                staged_tip = Some((height, block.header.hash()));
+                written += 1;
+                if batch.bytes >= self.config.sync_write_batch_bytes {
+                    if let Some(p) = pending.take() {
+                        self.commit_batch(p, staged_tip)?;
+                    }
+                    progress(SyncProgress {
+                        height,
+                        blocks: written,
+                        elapsed: started.elapsed(),
+                    });
+                }
+            }
+            if let Some(p) = pending.take() {
+                self.commit_batch(p, staged_tip)?;
+                if let Some((height, _)) = staged_tip {
+                    progress(SyncProgress {
+                        height,
+                        blocks: written,
+                        elapsed: started.elapsed(),
+                    });
+                }
+            }
+        }
+        if written > 0 {
+            self.rebuild_accumulator()?;
+        }
+        tracing::info!(blocks = written, tip = ?self.tip(), elapsed_ms = started.elapsed().as_millis() as u64, "bulk sync done");
+        Ok(written)
+    }
+
+    /// Flushes a staged batch into its transaction, commits it synced, and moves the tip.
+    fn commit_batch(
+        &self,
+        (mut w, mut batch, first): (B::Writer<'_>, Batch, Height),
+        staged_tip: Option<(Height, BlockHash)>,
+    ) -> Result<()> {
+        let blocks = batch.blocks;
+        batch.flush_into(&mut w)?;
+        w.commit(Durability::Synced)?;
+        *lock(&self.tip) = staged_tip;
+        if let Some((last, _)) = staged_tip {
+            self.advance_validated(first, last);
+            tracing::debug!(
+                first = first.0,
+                last = last.0,
+                blocks,
+                "bulk batch committed"
+            );
+        }
+        Ok(())
+    }
+
+    /// Records that `first..=last` passed the write path's checks. The validated tip only
+    /// advances over a contiguous run from the bottom of the store.
+    pub(crate) fn advance_validated(&self, first: Height, last: Height) {
+        let mut v = lock(&self.validated_tip);
+        let contiguous = match *v {
+            Some(prev) => first.0 <= prev.0 + 1,
+            None => first == self.config.start_height,
+        };
+        if contiguous && v.is_none_or(|prev| last > prev) {
+            *v = Some(last);
+        }
+    }
+}
+
+impl<B: Backend> DbWrite for FinalisedState<B> {
+    fn write_block(&self, block: IndexedBlock) -> Result<()> {
+        self.require(Capability::WRITE_CORE)?;
+        let _guard = lock(&self.write_lock);
+        if self.check_existing(&block)?.is_some() {
+            return Ok(());
+        }
+        let tip = *lock(&self.tip);
+        let height = self.check_append(&block, tip)?;
+        let mut w = self.store.begin_write()?;
+        let mut acc = self.load_accumulator(&w, tip.map(|(h, _)| h))?;
+        let mut batch = Batch::default();
+        let spends = batch.stage_block(&mut w, &block, height)?;
+
+        if let Some(acc) = acc.as_mut() {
+            // Earlier transactions whose outputs this block spends: their counts before the
+            // block come from the committed `spent` table (this block's rows are still
+            // buffered in the batch).
+            let earlier = group_by_txid(
+                spends
+                    .iter()
+                    .filter(|(_, p)| p.location.block_height < height.0)
+                    .map(|(op, p)| (op, p.location, p.output)),
+            );
+            for (txid, (location, removed)) in &earlier {
+                let before = counted_unspent(&w, txid, *location)?;
+                acc.apply(&TxDelta {
+                    txid: *txid,
+                    counted_unspent_before: before,
+                    added: &[],
+                    removed,
+                })
+                .map_err(accumulator_error)?;
+            }
+            // This block's transactions: all outputs added, same-block spends removed.
+            let same_block = group_by_txid(
+                spends
+                    .iter()
+                    .filter(|(_, p)| p.location.block_height == height.0)
+                    .map(|(op, p)| (op, p.location, p.output)),
+            );
+            for tx in &block.transactions {
+                let added: Vec<(u32, TxOutCompact)> = tx
+                    .transparent
+                    .iter()
+                    .flat_map(|t| t.vout.iter().enumerate().map(|(v, o)| (v as u32, *o)))
+                    .collect();
+                let removed = same_block
+                    .get(&tx.txid)
+                    .map(|(_, r)| r.as_slice())
+                    .unwrap_or(&[]);
+                acc.apply(&TxDelta {
+                    txid: tx.txid,
+                    counted_unspent_before: 0,
+                    added: &added,
+                    removed,
+                })
+                .map_err(accumulator_error)?;
+            }
+        }
+        batch.flush_into(&mut w)?;
+        if let Some(acc) = acc {
+            w.put_row::<TxOutSetAccumulator>(&ACCUMULATOR_KEY, acc.info())?;
+            w.put_row::<MetadataHeights>(&ACCUMULATOR_BUILT_HEIGHT_KEY, height)?;
+        }
+        w.commit(Durability::Synced)?;
+        *lock(&self.tip) = Some((height, block.header.hash()));
+        self.advance_validated(height, height);
+        tracing::debug!(height = height.0, "block written");
+        Ok(())
+    }
+
+    fn delete_block_at_height(&self, height: Height) -> Result<()> {
+        self.require(Capability::WRITE_CORE)?;
+        let _guard = lock(&self.write_lock);
+        let tip = *lock(&self.tip);
+        let Some((tip_height, _)) = tip else {
+            return Err(Error::NotAvailable {
+                what: format!("block {height}: the store is empty"),
+            });
+        };
+        if height != tip_height {
+            return Err(Error::NotAvailable {
+                what: format!("block {height}: only the tip ({tip_height}) can be deleted"),
+            });
+        }
+        let mut w = self.store.begin_write()?;
+        let header = w
+            .get_row::<Headers>(&height)?
+            .ok_or_else(|| Error::Corrupt {
+                table: Headers::NAME,
+                key: hex::encode(height.encode_key()),
+                height: Some(height.0),
+                reason: "the tip's header row is missing".to_owned(),
+            })?;
+        let txids = Self_::txids_at(&w, height)?;
+        let transparent = w.get_row::<Transparent>(&height)?.unwrap_or_default();
+        let mut acc = self.load_accumulator(&w, Some(height))?;
+
+        // The accumulator first, while the block's spent rows are still there.
+        if let Some(acc) = acc.as_mut() {
+            let mut spent_earlier: Vec<(Outpoint, TxLocation, TxOutCompact)> = Vec::new();
+            for tx in transparent.0.iter().flatten() {
+                for input in &tx.vin {
+                    let Some(op) = input.outpoint() else { continue };
+                    let location = w.get_row::<TxidLocation>(&op.prev_txid)?.ok_or_else(|| {
+                        Error::Corrupt {
+                            table: TxidLocation::NAME,
+                            key: hex::encode(op.prev_txid.0),
+                            height: Some(height.0),
+                            reason: "an input of the tip spends a transaction with no location"
+                                .to_owned(),
+                        }
+                    })?;
+                    if location.block_height < height.0 {
+                        let out = previous_output(&w, &op)?.ok_or_else(|| Error::Corrupt {
+                            table: Transparent::NAME,
+                            key: hex::encode(Height(location.block_height).encode_key()),
+                            height: Some(location.block_height),
+                            reason: format!(
+                                "output {}:{} spent by the tip is missing",
+                                op.prev_txid, op.prev_index
+                            ),
+                        })?;
+                        spent_earlier.push((op, location, out));
+                    }
+                }
+            }
+            let earlier = group_by_txid(spent_earlier.iter().map(|(op, l, o)| (op, *l, *o)));
+            for (txid, (location, restored)) in &earlier {
+                let before = counted_unspent(&w, txid, *location)?;
+                acc.apply(&TxDelta {
+                    txid: *txid,
+                    counted_unspent_before: before,
+                    added: restored,
+                    removed: &[],
+                })
+                .map_err(accumulator_error)?;
+            }
+            for (i, tx) in transparent.0.iter().enumerate() {
+                let Some(tx) = tx else { continue };
+                let txid = txids.0[i];
+                let mut unspent = Vec::new();
+                for (vout, out) in tx.vout.iter().enumerate() {
+                    let op = Outpoint {
+                        prev_txid: txid,
+                        prev_index: vout as u32,
+                    };
+                    if w.get_row::<Spent>(&op)?.is_none() {
+                        unspent.push((vout as u32, *out));
+                    }
+                }
+                let before = unspent
+                    .iter()
+                    .filter(|(_, o)| accumulator::is_counted(o))
+                    .count() as u64;
+                acc.apply(&TxDelta {
+                    txid,
+                    counted_unspent_before: before,
+                    added: &[],
+                    removed: &unspent,
+                })
+                .map_err(accumulator_error)?;
+            }
+        }
+
+        // Address history: undo flips and inputs, then remove the block's outputs.
+        for (i, tx) in transparent.0.iter().enumerate() {
+            let Some(tx) = tx else { continue };
+            let location = TxLocation {
+                block_height: height.0,
+                tx_index: i as u16,
+            };
+            for (input_index, input) in tx.vin.iter().enumerate() {
+                let Some(op) = input.outpoint() else { continue };
+                let prev_location = w.get_row::<TxidLocation>(&op.prev_txid)?;
+                let prev_out = previous_output(&w, &op)?;
+                let (Some(prev_location), Some(out)) = (prev_location, prev_out) else {
+                    continue;
+                };
+                if !out.script_type.is_spendable() {
+                    continue;
+                }
+                let addr = out.addr_script();
+                let mined = AddrEvent {
+                    tx_location: prev_location,
+                    index: op.prev_index as u16,
+                    flags: AddrEvent::MINED,
+                    value: out.value,
+                };
+                let (k, v) = addr_row(
+                    &addr,
+                    AddrEvent {
+                        flags: AddrEvent::MINED | AddrEvent::SPENT,
+                        ..mined
+                    },
+                );
+                w.delete_dup(AddressHistory::NAME, &k, &v)?;
+                let (k, v) = addr_row(
+                    &addr,
+                    AddrEvent {
+                        tx_location: location,
+                        index: input_index as u16,
+                        flags: AddrEvent::MINED | AddrEvent::IS_INPUT,
+                        value: out.value,
+                    },
+                );
+                w.delete_dup(AddressHistory::NAME, &k, &v)?;
+                if prev_location.block_height < height.0 {
+                    let (k, v) = addr_row(&addr, mined);
+                    w.put(AddressHistory::NAME, &k, &v)?;
+                }
+                w.delete_row::<Spent>(&op)?;
+            }
+            for (vout, out) in tx.vout.iter().enumerate() {
+                if out.script_type.is_spendable() {
+                    let (k, v) = addr_row(
+                        &out.addr_script(),
+                        AddrEvent {
+                            tx_location: location,
+                            index: vout as u16,
+                            flags: AddrEvent::MINED,
+                            value: out.value,
+                        },
+                    );
+                    w.delete_dup(AddressHistory::NAME, &k, &v)?;
+                }
+            }
+        }
+        for txid in &txids.0 {
+            w.delete_row::<TxidLocation>(txid)?;
+        }
+        w.delete_row::<Heights>(&header.hash())?;
+        for table in [
+            Headers::NAME,
+            Txids::NAME,
+            Transparent::NAME,
+            Sapling::NAME,
+            Orchard::NAME,
+            CommitmentTree::NAME,
+        ] {
+            w.delete(table, &height.encode_key())?;
+        }
+        let new_tip = if height.0 > self.config.start_height.0 && height.0 > 0 {
+            let h = Height(height.0 - 1);
+            w.get_row::<Headers>(&h)?.map(|hd| (h, hd.hash()))
+        } else {
+            None
+        };
+        match (acc, new_tip) {
+            (Some(acc), Some((h, _))) => {
+                w.put_row::<TxOutSetAccumulator>(&ACCUMULATOR_KEY, acc.info())?;
+                w.put_row::<MetadataHeights>(&ACCUMULATOR_BUILT_HEIGHT_KEY, h)?;
+            }
+            (_, None) => {
+                // An empty store has no accumulator, as a new one does not.
+                w.delete_row::<TxOutSetAccumulator>(&ACCUMULATOR_KEY)?;
+                w.delete_row::<MetadataHeights>(&ACCUMULATOR_BUILT_HEIGHT_KEY)?;
+            }
+            (None, Some(_)) => {}
+        }
+        w.commit(Durability::Synced)?;
+        *lock(&self.tip) = new_tip;
+        let mut v = lock(&self.validated_tip);
+        if v.is_some_and(|v| v >= height) {
+            *v = new_tip.map(|(h, _)| h);
+        }
+        tracing::info!(height = height.0, "tip block deleted");
+        Ok(())
+    }
+
+    fn update_metadata(&self, metadata: DbMetadata) -> Result<()> {
+        self.require(Capability::WRITE_CORE)?;
+        let _guard = lock(&self.write_lock);
+        let mut w = self.store.begin_write()?;
+        w.put_row::<Metadata>(&METADATA_KEY, metadata)?;
+        w.commit(Durability::Synced)
+    }
+}
