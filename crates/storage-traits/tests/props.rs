@@ -794,3 +794,27 @@ proptest! {
         decode_everything(&bytes);
     }
 }
+
+/// Writes a seed corpus for the fuzzer: valid models, entries and rows of every table, which
+/// libFuzzer would otherwise take a long time to build up byte by byte. Run with
+/// `STRATA_FUZZ_SEEDS=fuzz/corpus/decoders cargo test -p storage-traits --test props
+/// write_fuzz_seeds -- --ignored` (see the crate README).
+#[test]
+#[ignore = "writes files; run by hand before fuzzing"]
+fn write_fuzz_seeds() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let dir = std::env::var_os("STRATA_FUZZ_SEEDS").expect("set STRATA_FUZZ_SEEDS to a directory");
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).expect("create the seed directory");
+    let mut runner = TestRunner::deterministic();
+    let strategy = valid_input();
+    for i in 0..512 {
+        let input = strategy
+            .new_tree(&mut runner)
+            .expect("generate a seed")
+            .current();
+        std::fs::write(dir.join(format!("seed-{i:04}")), input).expect("write a seed");
+    }
+}
