@@ -23,12 +23,12 @@
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 use crypto_bigint::modular::{ConstMontyForm, ConstMontyParams, FixedMontyParams};
-use crypto_bigint::{Odd, U3072};
+use crypto_bigint::{Odd, U64, U3072};
 use sha2::{Digest, Sha256};
 use storage_traits::model::Outpoint;
 use storage_traits::model::TxOutCompact;
 
-use crate::digest::{entry_message, is_counted};
+use crate::digest::{MESSAGE_LEN, entry_message, is_counted};
 use crate::error::Result;
 use crate::rebuild::{SetCommitment, UnspentOutput};
 
@@ -70,14 +70,42 @@ fn num_to_le(n: &Num3072) -> [u8; NUM3072_BYTES] {
     out
 }
 
-/// The 3072-bit value of an element: ChaCha20 keyed by SHA-256(`data`), zero nonce.
-fn element(data: &[u8]) -> Num3072 {
+/// The 3072-bit value of an element as a plain integer below `p`: ChaCha20 keyed by
+/// SHA-256(`data`), zero nonce, first 384 keystream bytes read little-endian.
+fn element_raw(data: &[u8]) -> U3072 {
     let key: [u8; 32] = Sha256::digest(data).into();
     let mut keystream = [0u8; NUM3072_BYTES];
     let mut cipher = ChaCha20::new(&key.into(), &[0u8; 12].into());
     cipher.apply_keystream(&mut keystream);
-    num_from_le(&keystream)
+    let x = U3072::from_le_slice(&keystream);
+    // At or above p with probability ~2^-3052; reduce so Montgomery inputs stay below p.
+    let p = MuHashModulus::PARAMS.modulus().get();
+    if x >= p { x.wrapping_sub(&p) } else { x }
 }
+
+/// The value of an element in Montgomery form (one Montgomery multiplication by R²).
+fn element(data: &[u8]) -> Num3072 {
+    Num3072::new(&element_raw(data))
+}
+
+/// The product of the elements of `datas` with one Montgomery multiplication each.
+///
+/// Each raw value `x` is taken *as* a Montgomery representation, i.e. of `x·R⁻¹`, which
+/// skips the conversion; the product of `k` of them is `∏x · R⁻ᵏ`, corrected at the end by
+/// one multiplication by `Rᵏ` (`R = 2^3072 ≡ 1103717 mod p`).
+fn product_of_elements<'a>(datas: impl Iterator<Item = &'a [u8; MESSAGE_LEN]>) -> Num3072 {
+    let mut product = Num3072::ONE;
+    let mut k = 0u64;
+    for data in datas {
+        product = product.mul(&Num3072::from_montgomery(element_raw(data)));
+        k += 1;
+    }
+    let r = Num3072::new(&U3072::from_u32(R_MOD_P));
+    product.mul(&r.pow_vartime(&U64::from_u64(k)))
+}
+
+/// `2^3072 mod p`.
+const R_MOD_P: u32 = 1_103_717;
 
 /// A MuHash3072 accumulator: a fraction of element values modulo `2^3072 − 1103717`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,14 +286,13 @@ impl SetCommitment for TxOutSetMuHash {
     }
 
     fn fold_chunk(chunk: &[UnspentOutput]) -> Result<Self> {
-        // Multiply the chunk's elements into a plain product first: one multiplication per
-        // element and no denominator work.
-        let mut product = Num3072::ONE;
-        for (op, out) in chunk {
-            if is_counted(out) {
-                product = product.mul(&element(&entry_message(op, out)));
-            }
-        }
+        // One Montgomery multiplication per element, no denominator work.
+        let messages: Vec<[u8; MESSAGE_LEN]> = chunk
+            .iter()
+            .filter(|(_, out)| is_counted(out))
+            .map(|(op, out)| entry_message(op, out))
+            .collect();
+        let product = product_of_elements(messages.iter());
         Ok(TxOutSetMuHash {
             hash: MuHash3072 {
                 numerator: product,
@@ -287,6 +314,25 @@ mod tests {
     fn modulus_is_2_pow_3072_minus_1103717() {
         let expected = U3072::MAX.wrapping_sub(&U3072::from_u32(1_103_716));
         assert_eq!(MuHashModulus::PARAMS.modulus().get(), expected);
+    }
+
+    #[test]
+    fn r_mod_p_is_2_pow_3072_mod_p() {
+        // R·1 in Montgomery form is R² mod p's image: check via a plain conversion.
+        let one_as_montgomery = Num3072::from_montgomery(U3072::ONE); // value R⁻¹
+        let r = Num3072::new(&U3072::from_u32(R_MOD_P));
+        assert_eq!(one_as_montgomery.mul(&r), Num3072::ONE);
+    }
+
+    #[test]
+    fn bulk_product_equals_one_by_one() {
+        let msgs: Vec<[u8; MESSAGE_LEN]> = (0..5u8).map(|i| [i; MESSAGE_LEN]).collect();
+        let mut one_by_one = Num3072::ONE;
+        for m in &msgs {
+            one_by_one = one_by_one.mul(&element(m));
+        }
+        assert_eq!(product_of_elements(msgs.iter()), one_by_one);
+        assert_eq!(product_of_elements([].iter()), Num3072::ONE);
     }
 
     #[test]

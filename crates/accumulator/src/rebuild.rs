@@ -32,7 +32,7 @@ use rayon::prelude::*;
 use storage_traits::model::{Outpoint, TxOutCompact};
 
 use crate::accumulator::Accumulator;
-use crate::digest::{ENTRY_LEN, entry_digest, is_counted, xor_into};
+use crate::digest::{ENTRY_LEN, MESSAGE_LEN, entry_message, is_counted};
 use crate::error::{AccumulatorError, Field, Result};
 
 /// How many outputs a chunk holds (at least; it grows to the end of its last transaction).
@@ -74,6 +74,28 @@ fn check_order(prev: &Outpoint, cur: &Outpoint) -> Result<()> {
     Ok(())
 }
 
+/// How many messages one `hash_many` call hashes: enough to fill the 4-way AVX2 lanes
+/// many times over, small enough to stay in L1.
+const HASH_BATCH: usize = 32;
+
+/// XORs the BLAKE2b-256 digests of `msgs` into `acc`, hashing several messages at once
+/// with `blake2b_simd::many` (4-way AVX2 where the CPU has it; the README has the
+/// measured gain over one message at a time).
+fn xor_digests(acc: &mut [u8; 32], msgs: &[[u8; MESSAGE_LEN]]) {
+    let mut params = blake2b_simd::Params::new();
+    params.hash_length(32);
+    let mut jobs: Vec<blake2b_simd::many::HashManyJob<'_>> = msgs
+        .iter()
+        .map(|m| blake2b_simd::many::HashManyJob::new(&params, m))
+        .collect();
+    blake2b_simd::many::hash_many(jobs.iter_mut());
+    for job in &jobs {
+        for (a, d) in acc.iter_mut().zip(job.to_hash().as_bytes()) {
+            *a ^= d;
+        }
+    }
+}
+
 impl SetCommitment for Accumulator {
     fn empty() -> Self {
         Accumulator::new()
@@ -86,6 +108,8 @@ impl SetCommitment for Accumulator {
         let mut hash = [0u8; 32];
         let mut prev: Option<&Outpoint> = None;
         let mut last_counted_txid = None;
+        let mut batch = [[0u8; MESSAGE_LEN]; HASH_BATCH];
+        let mut in_batch = 0;
         for (op, out) in chunk {
             if let Some(p) = prev {
                 check_order(p, op)?;
@@ -105,8 +129,14 @@ impl SetCommitment for Accumulator {
                     field: Field::TotalZatoshis,
                     txid: Some(hex::encode(op.prev_txid.0)),
                 })?;
-            xor_into(&mut hash, &entry_digest(op, out));
+            batch[in_batch] = entry_message(op, out);
+            in_batch += 1;
+            if in_batch == HASH_BATCH {
+                xor_digests(&mut hash, &batch);
+                in_batch = 0;
+            }
         }
+        xor_digests(&mut hash, &batch[..in_batch]);
         let bytes_serialized =
             outputs
                 .checked_mul(ENTRY_LEN)
