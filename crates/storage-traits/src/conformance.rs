@@ -479,6 +479,69 @@ pub fn clear_table<S: KvStore>(open: impl Opener<S>) {
     assert_eq!(r.len(T2).unwrap(), 1);
 }
 
+/// `visit_range` lends exactly the rows of `range`, in order, in snapshots and write
+/// transactions, stops on `Break`, and passes the visitor's error through.
+pub fn visit_range_matches_range<S: KvStore>(open: impl Opener<S>) {
+    fn visited<R: KvRead + ?Sized>(
+        r: &R,
+        table: &str,
+        range: KeyRange,
+        direction: Direction,
+        limit: usize,
+    ) -> Vec<KvPair> {
+        let mut out = Vec::new();
+        r.visit_range(table, range, direction, &mut |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            Ok(if out.len() >= limit {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            })
+        })
+        .unwrap();
+        out
+    }
+    fn check<R: KvRead + ?Sized>(r: &R) {
+        let ranges = [
+            KeyRange::all(),
+            KeyRange::half_open(be(3), be(17)),
+            KeyRange::prefix(&be(5)),
+            KeyRange::half_open(be(9), be(2)),
+        ];
+        for table in [T1, DUP] {
+            for range in &ranges {
+                for d in [Direction::Forward, Direction::Reverse] {
+                    let want = collect(r.range(table, range.clone(), d).unwrap());
+                    assert_eq!(visited(r, table, range.clone(), d, usize::MAX), want);
+                    let first3: Vec<KvPair> = want.iter().take(3).cloned().collect();
+                    assert_eq!(visited(r, table, range.clone(), d, 3), first3);
+                }
+            }
+        }
+        let err = r
+            .visit_range(T1, KeyRange::all(), Direction::Forward, &mut |_, _| {
+                Err(Error::decode("visitor", "stop"))
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+    }
+
+    let (_dir, store) = fresh(&open);
+    let mut w = store.begin_write().unwrap();
+    for i in 0..20u32 {
+        w.put(T1, &be(i), &be(i * 3)).unwrap();
+        w.put(DUP, &be(i / 3), &be(i)).unwrap();
+    }
+    w.put(T1, &[0, 0, 0, 5, 9], b"under prefix").unwrap();
+    w.commit(Durability::Synced).unwrap();
+    check(&store.begin_read().unwrap());
+    let mut w = store.begin_write().unwrap();
+    w.put(T1, &be(100), b"uncommitted").unwrap();
+    w.delete(T1, &be(4)).unwrap();
+    w.put(DUP, &be(1), b"uncommitted").unwrap();
+    check(&w);
+}
+
 /// One write transaction at a time: a second `begin_write` waits for the first.
 pub fn single_writer<S: KvStore>(open: impl Opener<S>) {
     let (_dir, store) = fresh(&open);
@@ -630,7 +693,7 @@ macro_rules! conformance_tests {
             round_trip, big_endian_key_order, range_bounds_and_reverse, snapshot_isolation,
             dropped_write_leaves_nothing, idempotent_put, sorted_bulk_insert, large_values,
             many_tables, reopen_keeps_everything, dup_sort_semantics, clear_table,
-            single_writer);
+            single_writer, visit_range_matches_range);
     };
     (@each $open:path; $($check:ident),* $(,)?) => {
         $(

@@ -6,7 +6,7 @@
 //! snapshots; one write transaction at a time (a second `begin_write` waits for the first
 //! to commit or drop); a dropped write transaction leaves nothing behind.
 
-use std::ops::Bound;
+use std::ops::{Bound, ControlFlow};
 
 use crate::error::Result;
 
@@ -166,6 +166,10 @@ pub enum Direction {
 /// An owned key and value.
 pub type KvPair = (Vec<u8>, Vec<u8>);
 
+/// The visitor of [`KvRead::visit_range`]: borrowed key and value bytes in, continue or stop
+/// out.
+pub type RowVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>> + 'a;
+
 /// An iterator over rows, each possibly a backend error.
 pub type KvIter<'a> = Box<dyn Iterator<Item = Result<KvPair>> + 'a>;
 
@@ -233,6 +237,26 @@ pub trait KvRead {
     /// Whether the table has no rows.
     fn is_empty(&self, table: &str) -> Result<bool> {
         Ok(self.first(table)?.is_none())
+    }
+
+    /// The rows of [`KvRead::range`], same order, lent to `visit` as borrowed bytes instead
+    /// of owned pairs, so a backend that can read rows in place (redb) allocates nothing per
+    /// row: for long scans that only decode or aggregate. `visit` returns
+    /// [`ControlFlow::Break`] to stop early; an error from it stops the scan and is returned.
+    fn visit_range(
+        &self,
+        table: &str,
+        range: KeyRange,
+        direction: Direction,
+        visit: &mut RowVisitor<'_>,
+    ) -> Result<()> {
+        for row in self.range(table, range, direction)? {
+            let (key, value) = row?;
+            if visit(&key, &value)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
