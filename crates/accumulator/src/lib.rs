@@ -6,7 +6,7 @@
 //!   `bytes_serialized`, `hash_serialized`, `total_zatoshis`), maintained incrementally by
 //!   per-transaction deltas ([`TxDelta`]) with checked arithmetic, and converted to and from
 //!   its stored form (`StoredEntryFixed<TxOutSetInfo>` under `ACCUMULATOR_KEY`).
-//! - [`rebuild`]: the parallel bulk rebuild from the unspent outputs (rayon), and the
+//! - [`mod@rebuild`]: the parallel bulk rebuild from the unspent outputs (rayon), and the
 //!   [`SetCommitment`] trait that lets partial results combine.
 //! - [`freshness`]: the built-height watermark and [`Freshness`].
 //! - `muhash` (feature `muhash`): MuHash3072, Bitcoin Core's secure multiset hash, as an

@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 use storage_traits::model::Outpoint;
 use storage_traits::model::TxOutCompact;
 
+use crate::accumulator::TxDelta;
 use crate::digest::{MESSAGE_LEN, entry_message, is_counted};
 use crate::error::Result;
 use crate::rebuild::{SetCommitment, UnspentOutput};
@@ -108,11 +109,22 @@ fn product_of_elements<'a>(datas: impl Iterator<Item = &'a [u8; MESSAGE_LEN]>) -
 const R_MOD_P: u32 = 1_103_717;
 
 /// A MuHash3072 accumulator: a fraction of element values modulo `2^3072 − 1103717`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Equality is equality of the fractions (`a/b == c/d` when `a·d == c·b`), so two states
+/// of the same multiset compare equal however they were reached.
+#[derive(Clone, Copy, Debug)]
 pub struct MuHash3072 {
     numerator: Num3072,
     denominator: Num3072,
 }
+
+impl PartialEq for MuHash3072 {
+    fn eq(&self, other: &Self) -> bool {
+        self.numerator.mul(&other.denominator) == other.numerator.mul(&self.denominator)
+    }
+}
+
+impl Eq for MuHash3072 {}
 
 impl Default for MuHash3072 {
     fn default() -> Self {
@@ -226,7 +238,7 @@ storage_traits::versioned_v1!(
 ///
 /// Maintained incrementally (`insert_output` / `remove_output`: unlike the XOR
 /// accumulator it has no per-transaction counter, so no transition needs stating), and
-/// rebuilt in bulk through [`crate::rebuild`] like the XOR accumulator, alone or paired
+/// rebuilt in bulk through [`mod@crate::rebuild`] like the XOR accumulator, alone or paired
 /// with it in one pass: `rebuild::<(Accumulator, TxOutSetMuHash), _>(outputs)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TxOutSetMuHash {
@@ -265,6 +277,26 @@ impl TxOutSetMuHash {
         }
         self.hash.remove(&entry_message(outpoint, out));
         true
+    }
+
+    /// Applies a transaction delta: inserts `added`, removes `removed` (uncounted outputs
+    /// skipped). The same delta the XOR [`crate::Accumulator::apply`] takes, so a host
+    /// maintains both from one description; `counted_unspent_before` is not needed here.
+    pub fn apply(&mut self, delta: &TxDelta<'_>) {
+        for (vout, out) in delta.added {
+            let op = Outpoint {
+                prev_txid: delta.txid,
+                prev_index: *vout,
+            };
+            self.insert_output(&op, out);
+        }
+        for (vout, out) in delta.removed {
+            let op = Outpoint {
+                prev_txid: delta.txid,
+                prev_index: *vout,
+            };
+            self.remove_output(&op, out);
+        }
     }
 
     /// The union with a disjoint set.

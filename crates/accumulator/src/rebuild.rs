@@ -313,8 +313,8 @@ impl From<Infallible> for AccumulatorError {
 }
 
 impl Accumulator {
-    /// Rebuilds the accumulator from a stream of unspent outputs: see [`rebuild`] and the
-    /// module docs of [`crate::rebuild`] for the input contract.
+    /// Rebuilds the accumulator from a stream of unspent outputs: see [`rebuild()`] and the
+    /// module docs of [`mod@crate::rebuild`] for the input contract.
     pub fn rebuild<I>(outputs: I) -> Result<Accumulator>
     where
         I: IntoIterator<Item = UnspentOutput>,
