@@ -8,8 +8,10 @@ use redb::{
     ReadOnlyMultimapTable, ReadOnlyTable, ReadableDatabase, ReadableMultimapTable, ReadableTable,
     ReadableTableMetadata,
 };
+use std::ops::ControlFlow;
 use storage_traits::Result;
-use storage_traits::kv::{Direction, KeyRange, KvIter, KvRead, TableKind};
+
+use storage_traits::kv::{Direction, KeyRange, KvIter, KvRead, RowVisitor, TableKind};
 
 use crate::iter::{DupIter, PlainIter};
 use crate::store::{Bytes, RedbStore, backend_err, dup_def, plain_def};
@@ -107,6 +109,19 @@ impl KvRead for RedbSnapshot<'_> {
     fn is_empty(&self, table: &str) -> Result<bool> {
         Ok(self.len(table)? == 0)
     }
+
+    fn visit_range(
+        &self,
+        table: &str,
+        range: KeyRange,
+        direction: Direction,
+        visit: &mut RowVisitor<'_>,
+    ) -> Result<()> {
+        match self.table(table)?.0 {
+            ReadTable::Plain(t) => plain_visit(t, table, range, direction, visit),
+            ReadTable::Dup(t) => dup_visit(t, table, range, direction, visit),
+        }
+    }
 }
 
 // The read operations, generic over redb's read-only and read-write table handles so that
@@ -202,4 +217,85 @@ pub(crate) fn dup_range<'a, T: ReadableMultimapTable<Bytes, Bytes>>(
         .range::<&[u8]>(b)
         .map_err(|e| backend_err("range", Some(table), e))?;
     Ok(DupIter::boxed(inner, table, direction))
+}
+
+/// `visit_range` on a plain table: rows are lent straight from redb's pages.
+pub(crate) fn plain_visit<T: ReadableTable<Bytes, Bytes>>(
+    t: &T,
+    table: &str,
+    range: KeyRange,
+    direction: Direction,
+    visit: &mut RowVisitor<'_>,
+) -> Result<()> {
+    let Some(b) = bounds(&range) else {
+        return Ok(());
+    };
+    let rows = t
+        .range::<&[u8]>(b)
+        .map_err(|e| backend_err("range", Some(table), e))?;
+    match direction {
+        Direction::Forward => visit_rows(rows, table, visit),
+        Direction::Reverse => visit_rows(rows.rev(), table, visit),
+    }
+}
+
+fn visit_rows<'a>(
+    rows: impl Iterator<
+        Item = std::result::Result<
+            (redb::AccessGuard<'a, Bytes>, redb::AccessGuard<'a, Bytes>),
+            redb::StorageError,
+        >,
+    >,
+    table: &str,
+    visit: &mut RowVisitor<'_>,
+) -> Result<()> {
+    for row in rows {
+        let (k, v) = row.map_err(|e| backend_err("range", Some(table), e))?;
+        if visit(k.value(), v.value())?.is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// `visit_range` on a duplicate-sorted table: every (key, value) pair, by key then value.
+pub(crate) fn dup_visit<T: ReadableMultimapTable<Bytes, Bytes>>(
+    t: &T,
+    table: &str,
+    range: KeyRange,
+    direction: Direction,
+    visit: &mut RowVisitor<'_>,
+) -> Result<()> {
+    let Some(b) = bounds(&range) else {
+        return Ok(());
+    };
+    let mut keys = t
+        .range::<&[u8]>(b)
+        .map_err(|e| backend_err("range", Some(table), e))?;
+    let reverse = direction == Direction::Reverse;
+    let err = |e| backend_err("range", Some(table), e);
+    loop {
+        let next = if reverse {
+            keys.next_back()
+        } else {
+            keys.next()
+        };
+        let Some(entry) = next else {
+            return Ok(());
+        };
+        let (key, mut values) = entry.map_err(err)?;
+        loop {
+            let value = if reverse {
+                values.next_back()
+            } else {
+                values.next()
+            };
+            let Some(value) = value else {
+                break;
+            };
+            if let ControlFlow::Break(()) = visit(key.value(), value.map_err(err)?.value())? {
+                return Ok(());
+            }
+        }
+    }
 }

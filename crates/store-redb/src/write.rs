@@ -8,11 +8,13 @@ use std::time::Instant;
 
 use redb::{MultimapTable, ReadableTable, ReadableTableMetadata, Table};
 use storage_traits::kv::{
-    Direction, Durability, KeyRange, KvIter, KvRead, KvWrite, TableKind, TableSpec,
+    Direction, Durability, KeyRange, KvIter, KvRead, KvWrite, RowVisitor, TableKind, TableSpec,
 };
 use storage_traits::{Error, Result};
 
-use crate::read::{dup_first, dup_range, dup_values, plain_get, plain_range};
+use crate::read::{
+    dup_first, dup_range, dup_values, dup_visit, plain_get, plain_range, plain_visit,
+};
 use crate::store::{BACKEND, Bytes, RedbStore, backend_err, dup_def, plain_def};
 
 /// An open table of the write transaction.
@@ -181,6 +183,19 @@ impl KvRead for RedbWriter<'_> {
     fn is_empty(&self, table: &str) -> Result<bool> {
         Ok(self.len(table)? == 0)
     }
+
+    fn visit_range(
+        &self,
+        table: &str,
+        range: KeyRange,
+        direction: Direction,
+        visit: &mut RowVisitor<'_>,
+    ) -> Result<()> {
+        match self.table(table)?.0 {
+            WriteTable::Plain(t) => plain_visit(t, table, range, direction, visit),
+            WriteTable::Dup(t) => dup_visit(t, table, range, direction, visit),
+        }
+    }
 }
 
 impl KvWrite for RedbWriter<'_> {
@@ -309,22 +324,28 @@ fn insert_sorted_plain(
     let mut cursor = t
         .lower_bound_mut(Bound::Included(first_key))
         .map_err(|e| op(e.into()))?;
-    let mut previous: Vec<u8> = Vec::with_capacity(first_key.len());
+    let mut gap = Gap {
+        after: After::Unknown,
+    };
     let mut n = 0u64;
     let mut pending = Some((first_key, first_value));
     let result = loop {
         let Some((key, value)) = pending.take().or_else(|| rows.next()) else {
             break Ok(());
         };
-        if n > 0 && key <= previous.as_slice() {
-            break Err(unsorted(table, key, &previous));
+        // The cursor checks the order: see `Gap::place`.
+        match gap.place(&mut cursor, key, value) {
+            Ok(()) => n += 1,
+            Err(redb::Error::UnorderedKey) => {
+                let previous = match cursor.peek_prev() {
+                    Ok(Some((k, _))) => k.value().to_vec(),
+                    Ok(None) => Vec::new(),
+                    Err(e) => break Err(op(e.into())),
+                };
+                break Err(unsorted(table, key, &previous));
+            }
+            Err(e) => break Err(op(e)),
         }
-        if let Err(e) = place(&mut cursor, key, value) {
-            break Err(op(e));
-        }
-        previous.clear();
-        previous.extend_from_slice(key);
-        n += 1;
     };
     // Closing splices the buffered inserts: after an out-of-order key the rows before it stay
     // written, exactly as with the trait's default implementation.
@@ -334,26 +355,65 @@ fn insert_sorted_plain(
     Ok(n)
 }
 
-/// Moves the cursor's gap to where `key` belongs (past smaller existing keys, removing an
-/// equal one) and inserts the row there.
-fn place(
-    cursor: &mut redb::CursorMut<'_, Bytes, Bytes>,
-    key: &[u8],
-    value: &[u8],
-) -> std::result::Result<(), redb::Error> {
-    loop {
-        let next = cursor.peek_next()?.map(|(k, _)| k.value().cmp(key));
-        match next {
-            None | Some(Ordering::Greater) => break,
-            Some(Ordering::Less) => {
-                cursor.next()?;
+/// What the cursor's gap is known to have after it.
+enum After {
+    /// Not looked at since the cursor last moved.
+    Unknown,
+    /// Nothing: the gap is at the end of the table.
+    End,
+    /// An existing row with this key.
+    Key(Vec<u8>),
+}
+
+/// The cursor's gap during a sorted insert. Inserting before the gap does not change what
+/// follows it, so the entry after it is peeked once per cursor move, not once per row: an
+/// append into an empty table, or past the table's last key, peeks once in all.
+struct Gap {
+    after: After,
+}
+
+impl Gap {
+    /// Moves the gap to where `key` belongs (past smaller existing keys, removing an equal
+    /// one) and inserts the row there.
+    ///
+    /// The order check is the cursor's own: `insert_before` refuses, changing nothing, a key
+    /// not above the entry before the gap. The entry after the gap is always above the last
+    /// key inserted (it was above it when that key went in, and the gap only moves past keys
+    /// below the next one), so a key at or below the last one inserted never moves the gap,
+    /// and the entry before the gap is then that last key: `UnorderedKey` means exactly
+    /// "not strictly ascending", and `peek_prev` names the previous key.
+    fn place(
+        &mut self,
+        cursor: &mut redb::CursorMut<'_, Bytes, Bytes>,
+        key: &[u8],
+        value: &[u8],
+    ) -> std::result::Result<(), redb::Error> {
+        loop {
+            if let After::Unknown = self.after {
+                self.after = match cursor.peek_next()? {
+                    None => After::End,
+                    Some((k, _)) => After::Key(k.value().to_vec()),
+                };
             }
-            Some(Ordering::Equal) => {
-                cursor.remove_next()?;
-                break;
+            let next = match &self.after {
+                After::End => break,
+                After::Key(next) => next.as_slice().cmp(key),
+                After::Unknown => continue,
+            };
+            match next {
+                Ordering::Greater => break,
+                Ordering::Less => {
+                    cursor.next()?;
+                    self.after = After::Unknown;
+                }
+                Ordering::Equal => {
+                    cursor.remove_next()?;
+                    self.after = After::Unknown;
+                    break;
+                }
             }
         }
+        cursor.insert_before(key, value)?;
+        Ok(())
     }
-    cursor.insert_before(key, value)?;
-    Ok(())
 }

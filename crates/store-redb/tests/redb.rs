@@ -219,6 +219,45 @@ fn insert_sorted_stops_at_the_first_unsorted_key() {
 }
 
 #[test]
+fn insert_sorted_names_the_previous_key_among_existing_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path(), TABLES).unwrap();
+    let mut w = store.begin_write().unwrap();
+    for i in [0u32, 10, 20] {
+        w.put(PLAIN, &be(i), b"old").unwrap();
+    }
+    // (input, offending key, previous key): below the last insert with an existing key after
+    // the gap, after moving past an existing key, equal to the last insert, and far below.
+    let cases: [(&[u32], u32, u32); 4] = [
+        (&[5, 7, 6], 6, 7),
+        (&[5, 12, 11], 11, 12),
+        (&[15, 15], 15, 15),
+        (&[21, 25, 3], 3, 25),
+    ];
+    for (input, bad, previous) in cases {
+        let rows: Vec<(Vec<u8>, &[u8])> = input.iter().map(|&i| (be(i), &b"new"[..])).collect();
+        let err = w
+            .insert_sorted(PLAIN, &mut rows.iter().map(|(k, v)| (k.as_slice(), *v)))
+            .unwrap_err();
+        match err {
+            Error::UnsortedInsert {
+                key, previous: p, ..
+            } => {
+                assert_eq!(key, format!("{bad:08x}"), "{input:?}");
+                assert_eq!(p, format!("{previous:08x}"), "{input:?}");
+            }
+            other => panic!("{input:?}: expected UnsortedInsert, got {other:?}"),
+        }
+    }
+    // Every row before each offending key went in; the existing rows are intact.
+    let keys: Vec<u32> = rows(w.range(PLAIN, KeyRange::all(), Direction::Forward).unwrap())
+        .iter()
+        .map(|(k, _)| u32::from_be_bytes(k.as_slice().try_into().unwrap()))
+        .collect();
+    assert_eq!(keys, vec![0, 5, 7, 10, 12, 15, 20, 21, 25]);
+}
+
+#[test]
 fn write_transaction_ranges_over_its_own_writes() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(dir.path(), TABLES).unwrap();
