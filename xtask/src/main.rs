@@ -206,9 +206,10 @@ fn verify(dir: &Path) -> Result<()> {
     eprintln!(
         "verify: {} blocks ({}), {} transactions, all checks passed in {:.1} s",
         reader.block_count(),
-        reader
-            .tip()
-            .map_or("empty".to_string(), |t| format!("{}..={t}", reader.start_height())),
+        reader.tip().map_or("empty".to_string(), |t| format!(
+            "{}..={t}",
+            reader.start_height()
+        )),
         txs,
         started.elapsed().as_secs_f64()
     );
