@@ -1,0 +1,1 @@
+//! Steps run through the runner on real redb stores.
