@@ -322,33 +322,8 @@ impl<B: Backend> FinalisedState<B> {
 /// Outputs are fed transaction by transaction in height order, each transaction's counted
 /// unspent outputs adjacent with ascending indexes, as the rebuild's input contract asks.
 pub(crate) fn rebuild_from_tables(r: &impl KvRead) -> Result<Accumulator> {
-    let mut outputs = Vec::new();
-    for row in r.rows::<Transparent>(KeyRange::all(), Direction::Forward)? {
-        let (height, list) = row?;
-        let txids = Self_::txids_at(r, height)?;
-        for (i, tx) in list.0.iter().enumerate() {
-            let Some(tx) = tx else { continue };
-            let txid = txids.0.get(i).copied().ok_or_else(|| Error::Corrupt {
-                table: Transparent::NAME,
-                key: hex::encode(height.encode_key()),
-                height: Some(height.0),
-                reason: format!("transaction {i} has no txid in {}", Txids::NAME),
-            })?;
-            for (vout, out) in tx.vout.iter().enumerate() {
-                if !accumulator::is_counted(out) {
-                    continue;
-                }
-                let op = Outpoint {
-                    prev_txid: txid,
-                    prev_index: vout as u32,
-                };
-                if r.get_row::<Spent>(&op)?.is_none() {
-                    outputs.push((op, *out));
-                }
-            }
-        }
-    }
-    accumulator::rebuild_from_slice::<Accumulator>(&outputs).map_err(accumulator_error)
+    // The helper lives in the lower crate, which the v1.1 -> v1.2 migration also uses.
+    migrations::rebuild_from_tables(r)
 }
 
 /// Small helpers shared by reads, writes and validation.
