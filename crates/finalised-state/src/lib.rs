@@ -31,6 +31,7 @@
 
 mod backend;
 mod config;
+pub mod migrate;
 mod state;
 mod validate;
 mod write;

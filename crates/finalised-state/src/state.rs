@@ -154,6 +154,10 @@ impl<B: Backend> FinalisedState<B> {
             reason,
         };
         let Some(meta) = meta else {
+            // A v0 store beside the v1 directory: build v1 from it (shadow + promotion).
+            if crate::migrate::v0_store_present(self) {
+                return crate::migrate::migrate(self);
+            }
             let r = self.store.begin_read()?;
             for spec in V1_TABLES {
                 if !r.is_empty(spec.name)? {
@@ -176,6 +180,8 @@ impl<B: Backend> FinalisedState<B> {
             tracing::info!(version = %DB_VERSION_LATEST, "created a new store");
             return Ok(());
         };
+        // 0.4.0-alpha.1 stores (>= 1.2.0 with an empty txid_location) go back to 1.1.0.
+        let meta = crate::migrate::reconcile_alpha(self, meta)?;
         if meta.version > DB_VERSION_LATEST {
             return Err(incompatible(format!(
                 "the store is at version {}, newer than this build's {DB_VERSION_LATEST}; \
@@ -183,19 +189,9 @@ impl<B: Backend> FinalisedState<B> {
                 meta.version
             )));
         }
-        if meta.version < DB_VERSION_LATEST {
-            return Err(incompatible(format!(
-                "the store is at version {} and needs migrating to {DB_VERSION_LATEST}, but no \
-                 migrations are composed into this build",
-                meta.version
-            )));
-        }
-        if meta.migration_status != MigrationStatus::Empty {
-            return Err(incompatible(format!(
-                "a migration was interrupted (status {:?}); resume it with a build that \
-                 composes the migrations",
-                meta.migration_status
-            )));
+        // An older version, or an interrupted migration: run (or resume) the steps.
+        if meta.version < DB_VERSION_LATEST || meta.migration_status != MigrationStatus::Empty {
+            return crate::migrate::migrate(self);
         }
         if meta.schema_hash != schema_hash() {
             if !self.config.allow_schema_mismatch {
