@@ -163,7 +163,14 @@ impl RedbStore {
     }
 
     /// The position of `table` in the spec list, or [`Error::UnknownTable`].
+    #[inline]
     pub(crate) fn table_index(&self, table: &str) -> Result<usize> {
+        // Callers almost always pass the very `&'static str` the store was opened with
+        // (`T::NAME`, a `const`): find it by address first, which costs a few pointer
+        // compares, and hash the name only when that misses.
+        if let Some(i) = self.specs.iter().position(|s| std::ptr::eq(s.name, table)) {
+            return Ok(i);
+        }
         self.index
             .get(table)
             .copied()
