@@ -59,7 +59,7 @@ struct SynthArgs {
     /// First height of the spam band (default: 60% of the way into the chain).
     #[arg(long, requires = "spam_len", conflicts_with = "no_spam")]
     spam_start: Option<u32>,
-    /// Length of the spam band in blocks (default: 10% of the chain).
+    /// Length of the spam band in blocks (default: 2% of the chain).
     #[arg(long, requires = "spam_start", conflicts_with = "no_spam")]
     spam_len: Option<u32>,
     /// Generate no spam band.
