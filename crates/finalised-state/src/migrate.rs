@@ -30,6 +30,9 @@ use crate::backend::Backend;
 use crate::config::Config;
 use crate::state::{FinalisedState, lock};
 
+/// A migration progress callback.
+pub type ProgressCallback = Box<dyn FnMut(&MigrationProgress)>;
+
 /// What [`FinalisedState::open_with`] gives the migrations.
 #[derive(Default)]
 pub struct MigrateOptions {
@@ -38,7 +41,7 @@ pub struct MigrateOptions {
     pub source: Option<Arc<dyn BlockSource>>,
     /// Called with every migration progress report (stage start and finish, every
     /// committed batch, periodic progress of scans).
-    pub progress: Option<Box<dyn FnMut(&MigrationProgress)>>,
+    pub progress: Option<ProgressCallback>,
     /// Report scan progress at least every this many heights (default 10,000).
     pub progress_every_heights: Option<u32>,
 }
@@ -195,7 +198,9 @@ pub(crate) fn migrate<B: Backend>(state: &FinalisedState<B>) -> Result<()> {
     let meta = migrations::read_metadata(&state.store.begin_read()?)
         .map_err(|e| e.into_storage(&state.dir))?;
     match meta {
-        Some(m) if m.version == DB_VERSION_LATEST && m.migration_status == MigrationStatus::Empty => {
+        Some(m)
+            if m.version == DB_VERSION_LATEST && m.migration_status == MigrationStatus::Empty =>
+        {
             Ok(())
         }
         other => Err(Error::Incompatible {

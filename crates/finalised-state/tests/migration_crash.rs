@@ -20,10 +20,10 @@ use finalised_state::{Backend, FinalisedState, OpenValidation};
 use migrations::fixture::{V1Fixture, write_v0_store, write_v1_store};
 use migrations::v0::V0_TABLES;
 use migrations::{MigrationProgress, ProgressEvent, Stage, VecSource};
+use storage_traits::TableRead;
 use storage_traits::kv::{Direction, KeyRange, KvRead};
 use storage_traits::model::*;
 use storage_traits::table::*;
-use storage_traits::TableRead;
 
 const DIR_ENV: &str = "STRATA_MIG_CRASH_DIR";
 const MODE_ENV: &str = "STRATA_MIG_CRASH_MODE";
@@ -60,7 +60,12 @@ fn child<B: Backend>(dir: &str, mode: &str) {
                 ProgressEvent::Finished => "finish",
             };
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "P {} {event} {:?}", stage_tag(p.stage), p.height.map(|h| h.0));
+            let _ = writeln!(
+                out,
+                "P {} {event} {:?}",
+                stage_tag(p.stage),
+                p.height.map(|h| h.0)
+            );
             let _ = out.flush();
         })),
         progress_every_heights: Some(1),
@@ -78,7 +83,11 @@ fn next(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn spawn(test: &str, dir: &Path, mode: &str) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+fn spawn(
+    test: &str,
+    dir: &Path,
+    mode: &str,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(DIR_ENV, dir)
@@ -119,22 +128,46 @@ fn check_watermarks<B: Backend>(dir: &Path, blocks: &[IndexedBlock]) {
     let Some(meta) = meta else { return };
     if meta.version == DbVersion::new(1, 2, 0) {
         assert_eq!(meta.migration_status, MigrationStatus::Empty);
-        assert!(r.get_row::<MetadataHeights>(&MIGRATION_SPENT_PROGRESS_KEY).unwrap().is_none());
-        assert!(r.get_row::<MetadataHeights>(&MIGRATION_TXID_LOCATION_PROGRESS_KEY).unwrap().is_none());
+        assert!(
+            r.get_row::<MetadataHeights>(&MIGRATION_SPENT_PROGRESS_KEY)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            r.get_row::<MetadataHeights>(&MIGRATION_TXID_LOCATION_PROGRESS_KEY)
+                .unwrap()
+                .is_none()
+        );
         return;
     }
-    if let Some(next) = r.get_row::<MetadataHeights>(&MIGRATION_TXID_LOCATION_PROGRESS_KEY).unwrap() {
+    if let Some(next) = r
+        .get_row::<MetadataHeights>(&MIGRATION_TXID_LOCATION_PROGRESS_KEY)
+        .unwrap()
+    {
         for b in &blocks[..next.0 as usize] {
             for tx in &b.transactions {
-                assert!(r.get_row::<TxidLocation>(&tx.txid).unwrap().is_some(), "stage A watermark {next} passes committed data");
+                assert!(
+                    r.get_row::<TxidLocation>(&tx.txid).unwrap().is_some(),
+                    "stage A watermark {next} passes committed data"
+                );
             }
         }
     }
-    if let Some(next) = r.get_row::<MetadataHeights>(&MIGRATION_SPENT_PROGRESS_KEY).unwrap() {
+    if let Some(next) = r
+        .get_row::<MetadataHeights>(&MIGRATION_SPENT_PROGRESS_KEY)
+        .unwrap()
+    {
         for b in &blocks[..next.0 as usize] {
-            for input in b.transactions.iter().flat_map(|t| t.transparent.iter().flat_map(|t| &t.vin)) {
+            for input in b
+                .transactions
+                .iter()
+                .flat_map(|t| t.transparent.iter().flat_map(|t| &t.vin))
+            {
                 if let Some(op) = input.outpoint() {
-                    assert!(r.get_row::<Spent>(&op).unwrap().is_some(), "stage B watermark {next} passes committed data");
+                    assert!(
+                        r.get_row::<Spent>(&op).unwrap().is_some(),
+                        "stage B watermark {next} passes committed data"
+                    );
                 }
             }
         }
@@ -150,7 +183,10 @@ fn dump_v0<B: Backend>(dir: &Path) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     let r = store.begin_read().unwrap();
     let mut rows = Vec::new();
     for t in V0_TABLES {
-        for row in r.range(t.name, KeyRange::all(), Direction::Forward).unwrap() {
+        for row in r
+            .range(t.name, KeyRange::all(), Direction::Forward)
+            .unwrap()
+        {
             rows.push(row.unwrap());
         }
     }
@@ -193,7 +229,9 @@ fn kill_through<B: Backend>(
                 finished = true;
                 break;
             }
-            let Some((stage, finish)) = parse(&line) else { continue };
+            let Some((stage, finish)) = parse(&line) else {
+                continue;
+            };
             in_stage = (!finish).then(|| stage.to_owned());
             if let Some(pos) = stages.iter().position(|s| *s == stage)
                 && pos > target
@@ -281,7 +319,15 @@ fn v1_1_to_v1_2_survives_kills<B: Backend>(test: &str) {
         let raw = B::open_in(&config(dir.path()).store_dir().join(B::NAME), V1_TABLES).unwrap();
         write_v1_store(&raw, blocks.iter().cloned(), V1Fixture::V1_1).unwrap();
     }
-    let kills = kill_through::<B>(test, dir.path(), "v1", &["A", "B", "C"], &mut rng, &blocks, None);
+    let kills = kill_through::<B>(
+        test,
+        dir.path(),
+        "v1",
+        &["A", "B", "C"],
+        &mut rng,
+        &blocks,
+        None,
+    );
     eprintln!("kills per stage A/B/C: {kills:?}");
     for (stage, k) in ["A", "B", "C"].iter().zip(&kills) {
         assert!(*k >= KILLS_PER_STAGE, "stage {stage}: only {k} kills");
@@ -302,10 +348,21 @@ fn v0_to_v1_survives_kills<B: Backend>(test: &str) {
         drop(v0);
         dump_v0::<B>(dir.path()).unwrap()
     };
-    let kills = kill_through::<B>(test, dir.path(), "v0", &["S"], &mut rng, &blocks, Some(&v0_rows));
+    let kills = kill_through::<B>(
+        test,
+        dir.path(),
+        "v0",
+        &["S"],
+        &mut rng,
+        &blocks,
+        Some(&v0_rows),
+    );
     eprintln!("kills in the shadow build: {kills:?}");
     assert!(kills[0] >= KILLS_PER_STAGE, "only {} kills", kills[0]);
-    assert!(!dir.path().join("local").exists(), "v0 removed after promotion");
+    assert!(
+        !dir.path().join("local").exists(),
+        "v0 removed after promotion"
+    );
     assert_clean::<B>(dir.path(), &blocks);
 }
 
@@ -318,7 +375,9 @@ fn v1_1_to_v1_2_survives_kills_redb() {
 #[cfg(feature = "rocksdb")]
 #[test]
 fn v1_1_to_v1_2_survives_kills_rocksdb() {
-    v1_1_to_v1_2_survives_kills::<store_lmdb_compat::RocksStore>("v1_1_to_v1_2_survives_kills_rocksdb");
+    v1_1_to_v1_2_survives_kills::<store_lmdb_compat::RocksStore>(
+        "v1_1_to_v1_2_survives_kills_rocksdb",
+    );
 }
 
 #[cfg(feature = "redb")]

@@ -37,7 +37,10 @@ fn v0_dir(base: &Path) -> std::path::PathBuf {
     base.join("local")
 }
 
-fn dump_raw<S: KvStore>(store: &S, tables: &[storage_traits::TableSpec]) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
+fn dump_raw<S: KvStore>(
+    store: &S,
+    tables: &[storage_traits::TableSpec],
+) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
     let r = store.begin_read().unwrap();
     tables
         .iter()
@@ -54,7 +57,9 @@ fn recorder() -> (Arc<Mutex<Vec<MigrationProgress>>>, MigrateOptions) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
     let options = MigrateOptions {
-        progress: Some(Box::new(move |p: &MigrationProgress| sink.lock().unwrap().push(*p))),
+        progress: Some(Box::new(move |p: &MigrationProgress| {
+            sink.lock().unwrap().push(*p)
+        })),
         progress_every_heights: Some(10),
         ..MigrateOptions::default()
     };
@@ -64,7 +69,12 @@ fn recorder() -> (Arc<Mutex<Vec<MigrationProgress>>>, MigrateOptions) {
 fn v1_1_store_opens_as_a_clean_build<B: Backend>() {
     let blocks = chain(BLOCKS, SEED);
     let dir = tempfile::tempdir().unwrap();
-    write_v1_store(&raw_v1::<B>(dir.path()), blocks.iter().cloned(), V1Fixture::V1_1).unwrap();
+    write_v1_store(
+        &raw_v1::<B>(dir.path()),
+        blocks.iter().cloned(),
+        V1Fixture::V1_1,
+    )
+    .unwrap();
     let (seen, options) = recorder();
     let mut c = config(dir.path());
     c.sync_write_batch_bytes = 8 << 10;
@@ -75,7 +85,10 @@ fn v1_1_store_opens_as_a_clean_build<B: Backend>() {
     assert!(migrated.accumulator_status().unwrap().freshness.is_fresh());
     let seen = seen.lock().unwrap();
     for stage in [Stage::TxidLocation, Stage::Spent, Stage::Accumulator] {
-        assert!(seen.iter().any(|p| p.stage == stage && p.event == ProgressEvent::Finished));
+        assert!(
+            seen.iter()
+                .any(|p| p.stage == stage && p.event == ProgressEvent::Finished)
+        );
     }
     // Reopening finds nothing to do.
     drop(migrated);
@@ -90,7 +103,12 @@ fn v1_1_store_opens_as_a_clean_build<B: Backend>() {
 fn v1_0_store_opens_as_a_clean_build<B: Backend>() {
     let blocks = chain(BLOCKS, SEED + 1);
     let dir = tempfile::tempdir().unwrap();
-    write_v1_store(&raw_v1::<B>(dir.path()), blocks.iter().cloned(), V1Fixture::V1_0).unwrap();
+    write_v1_store(
+        &raw_v1::<B>(dir.path()),
+        blocks.iter().cloned(),
+        V1Fixture::V1_0,
+    )
+    .unwrap();
     let migrated = FinalisedState::<B>::open(config(dir.path())).unwrap();
     let clean_dir = tempfile::tempdir().unwrap();
     let clean = clean::<B>(clean_dir.path(), &blocks);
@@ -106,8 +124,20 @@ fn v1_0_store_opens_as_a_clean_build<B: Backend>() {
             let hb = decode_row::<Headers>(kb, vb).unwrap();
             assert!(matches!(ha, BlockHeaderData::V1 { .. }));
             assert_eq!(
-                (ha.hash(), ha.parent_hash(), ha.chainwork(), ha.height(), ha.data()),
-                (hb.hash(), hb.parent_hash(), hb.chainwork(), hb.height(), hb.data())
+                (
+                    ha.hash(),
+                    ha.parent_hash(),
+                    ha.chainwork(),
+                    ha.height(),
+                    ha.data()
+                ),
+                (
+                    hb.hash(),
+                    hb.parent_hash(),
+                    hb.chainwork(),
+                    hb.height(),
+                    hb.data()
+                )
             );
         }
     }
@@ -126,7 +156,9 @@ fn v0_store_is_rebuilt_promoted_and_removed<B: Backend>() {
 
     // Without a block source the v0 store cannot be migrated: a clear error, nothing
     // written to v0, no metadata in v1.
-    let err = FinalisedState::<B>::open(config(dir.path())).err().expect("needs a source");
+    let err = FinalisedState::<B>::open(config(dir.path()))
+        .err()
+        .expect("needs a source");
     assert!(err.to_string().contains("block source"), "{err}");
     {
         let v0 = B::open_in(&v0_path, V0_TABLES).unwrap();
@@ -148,7 +180,10 @@ fn v0_store_is_rebuilt_promoted_and_removed<B: Backend>() {
     let err = FinalisedState::<B>::open_with(config(dir.path()), short)
         .err()
         .expect("short source refused");
-    assert!(err.to_string().contains("below the v0 store's tip"), "{err}");
+    assert!(
+        err.to_string().contains("below the v0 store's tip"),
+        "{err}"
+    );
     assert!(v0_path.exists());
 
     let (seen, mut options) = recorder();
@@ -228,10 +263,18 @@ fn conflicting_index_entry_refuses_to_open<B: Backend>() {
         .unwrap();
         w.commit(Durability::Synced).unwrap();
     }
-    let err = FinalisedState::<B>::open(config(dir.path())).err().expect("conflict");
+    let err = FinalisedState::<B>::open(config(dir.path()))
+        .err()
+        .expect("conflict");
     let msg = err.to_string();
-    assert!(msg.contains("conflicting entry in table txid_location_1_0_0"), "{msg}");
-    assert!(msg.contains(&hex::encode(blocks[20].transactions[0].txid.0)), "{msg}");
+    assert!(
+        msg.contains("conflicting entry in table txid_location_1_0_0"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&hex::encode(blocks[20].transactions[0].txid.0)),
+        "{msg}"
+    );
 }
 
 per_backend!(

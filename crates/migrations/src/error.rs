@@ -23,7 +23,9 @@ pub enum MigrationError {
     },
 
     /// The store is at a version newer than the target: migrations never go backwards.
-    #[error("the store is at version {found}, newer than the target {target}; migrations never downgrade")]
+    #[error(
+        "the store is at version {found}, newer than the target {target}; migrations never downgrade"
+    )]
     NewerThanTarget {
         /// The store's version.
         found: DbVersion,
@@ -105,7 +107,9 @@ pub enum MigrationError {
     },
 
     /// An index whose row count does not match the block data after it was built.
-    #[error("table {table} holds {found} rows after stage {stage}, the block data implies {expected}")]
+    #[error(
+        "table {table} holds {found} rows after stage {stage}, the block data implies {expected}"
+    )]
     CountMismatch {
         /// The table.
         table: &'static str,
@@ -132,7 +136,9 @@ pub enum MigrationError {
     },
 
     /// The block source ends below the legacy store it replaces.
-    #[error("the block source reaches height {source_tip:?}, below the v0 store's tip {v0_tip}; cannot promote a shorter v1 store")]
+    #[error(
+        "the block source reaches height {source_tip:?}, below the v0 store's tip {v0_tip}; cannot promote a shorter v1 store"
+    )]
     SourceBehind {
         /// The source's tip.
         source_tip: Option<u32>,
@@ -141,7 +147,9 @@ pub enum MigrationError {
     },
 
     /// The shadow store failed validation; it was not promoted and v0 was left in place.
-    #[error("the v1 shadow store failed validation and was not promoted (v0 still serves): {source}")]
+    #[error(
+        "the v1 shadow store failed validation and was not promoted (v0 still serves): {source}"
+    )]
     ShadowInvalid {
         /// The validation failure.
         #[source]

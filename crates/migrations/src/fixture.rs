@@ -160,11 +160,23 @@ pub fn write_v1_store<S: KvStore>(
         )?;
         w.put_row::<Sapling>(
             &height,
-            SaplingTxList(block.transactions.iter().map(|t| t.sapling.clone()).collect()),
+            SaplingTxList(
+                block
+                    .transactions
+                    .iter()
+                    .map(|t| t.sapling.clone())
+                    .collect(),
+            ),
         )?;
         w.put_row::<Orchard>(
             &height,
-            OrchardTxList(block.transactions.iter().map(|t| t.orchard.clone()).collect()),
+            OrchardTxList(
+                block
+                    .transactions
+                    .iter()
+                    .map(|t| t.orchard.clone())
+                    .collect(),
+            ),
         )?;
         w.put_row::<CommitmentTree>(&height, block.commitment_tree_data)?;
         w.put_row::<Heights>(&block.header.hash(), height)?;

@@ -250,14 +250,12 @@ impl<S: KvStore> Runner<S> {
         }
         let started = Instant::now();
         while current < target {
-            let step = self
-                .steps
-                .iter()
-                .find(|s| s.from() == current)
-                .ok_or(MigrationError::MissingStep {
+            let step = self.steps.iter().find(|s| s.from() == current).ok_or(
+                MigrationError::MissingStep {
                     from: current,
                     target,
-                })?;
+                },
+            )?;
             let to = step.to();
             if to <= current || to > target {
                 return Err(MigrationError::InvalidStep {
@@ -266,12 +264,14 @@ impl<S: KvStore> Runner<S> {
                     target,
                 });
             }
-            let span = tracing::info_span!("migration", from = %current, to = %to, name = step.name());
+            let span =
+                tracing::info_span!("migration", from = %current, to = %to, name = step.name());
             let _enter = span.enter();
             let step_started = Instant::now();
             tracing::info!(kind = ?step.kind(), "migration step starting");
             step.run(ctx)?;
-            let meta = read_metadata(&ctx.store.begin_read()?)?.ok_or(MigrationError::NoMetadata)?;
+            let meta =
+                read_metadata(&ctx.store.begin_read()?)?.ok_or(MigrationError::NoMetadata)?;
             if meta.version != to || meta.migration_status != MigrationStatus::Empty {
                 return Err(MigrationError::StepDidNotAdvance {
                     from: current,

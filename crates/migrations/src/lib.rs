@@ -33,8 +33,8 @@ mod v1_1_to_v1_2;
 pub use alpha::reconcile_alpha_txid_location_index;
 pub use error::{MigrationError, Result};
 pub use framework::{
-    Migration, MigrationContext, MigrationKind, MigrationOptions, MigrationProgress,
-    ProgressEvent, Runner, Stage, read_metadata, write_metadata,
+    Migration, MigrationContext, MigrationKind, MigrationOptions, MigrationProgress, ProgressEvent,
+    Runner, Stage, read_metadata, write_metadata,
 };
 pub use host::{BlockSource, MigrationHost, VecSource};
 pub use rebuild::{rebuild_from_tables, rebuild_from_tables_with_progress};

@@ -218,10 +218,7 @@ fn decode_body(body: &[u8]) -> Result<CompactBlock> {
 
 /// Decodes and verifies a `compact_blocks_v0` row.
 pub fn decode_row(key: &[u8], value: &[u8]) -> Result<CompactBlock> {
-    let height = key
-        .try_into()
-        .ok()
-        .map(u32::from_be_bytes);
+    let height = key.try_into().ok().map(u32::from_be_bytes);
     let corrupt = |reason: String| Error::Corrupt {
         table: V0_COMPACT_BLOCKS,
         key: hex::encode(key),
@@ -229,7 +226,10 @@ pub fn decode_row(key: &[u8], value: &[u8]) -> Result<CompactBlock> {
         reason,
     };
     if value.len() < 33 {
-        return Err(corrupt(format!("row of {} bytes is too short", value.len())));
+        return Err(corrupt(format!(
+            "row of {} bytes is too short",
+            value.len()
+        )));
     }
     if value[0] != V0_ROW_FORMAT {
         return Err(corrupt(format!("unknown row format {}", value[0])));

@@ -120,7 +120,13 @@ impl<S: KvStore> Migration<S> for V0ToV1 {
                 Some(t) => Height(t.0 + 1),
                 None => host.start_height(),
             };
-            report(ctx, Stage::ShadowBuild, ProgressEvent::Started, Some(next), source_tip);
+            report(
+                ctx,
+                Stage::ShadowBuild,
+                ProgressEvent::Started,
+                Some(next),
+                source_tip,
+            );
             if let Some(tip) = source_tip
                 && next <= tip
             {
@@ -146,11 +152,29 @@ impl<S: KvStore> Migration<S> for V0ToV1 {
                     return Err(e.into());
                 }
             }
-            report(ctx, Stage::ShadowBuild, ProgressEvent::Finished, None, source_tip);
-            report(ctx, Stage::ShadowValidate, ProgressEvent::Started, None, source_tip);
+            report(
+                ctx,
+                Stage::ShadowBuild,
+                ProgressEvent::Finished,
+                None,
+                source_tip,
+            );
+            report(
+                ctx,
+                Stage::ShadowValidate,
+                ProgressEvent::Started,
+                None,
+                source_tip,
+            );
             host.validate_shadow()
                 .map_err(|source| MigrationError::ShadowInvalid { source })?;
-            report(ctx, Stage::ShadowValidate, ProgressEvent::Finished, None, source_tip);
+            report(
+                ctx,
+                Stage::ShadowValidate,
+                ProgressEvent::Finished,
+                None,
+                source_tip,
+            );
             // Promotion: from this commit on, v1 is the store.
             write_metadata(store, shadow_meta(MigrationStatus::PartialBuildComplete))?;
         }

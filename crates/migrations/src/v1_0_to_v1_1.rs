@@ -5,9 +5,9 @@
 //! with), so no row is rewritten. The step records version 1.1.0 and refreshes the schema
 //! hash to the v1.1.0 one, in one synced transaction.
 
+use std::time::Instant;
 use storage_traits::kv::KvStore;
 use storage_traits::model::{DbMetadata, DbVersion, MigrationStatus};
-use std::time::Instant;
 
 use crate::error::{MigrationError, Result};
 use crate::framework::*;

@@ -47,8 +47,12 @@ const ENTRY_ESTIMATE: usize = 64;
 
 /// The stored height range, `None` for an empty store.
 pub(crate) fn stored_range(r: &impl KvRead) -> Result<Option<(Height, Height)>> {
-    let first = r.rows::<Headers>(KeyRange::all(), Direction::Forward)?.next();
-    let last = r.rows::<Headers>(KeyRange::all(), Direction::Reverse)?.next();
+    let first = r
+        .rows::<Headers>(KeyRange::all(), Direction::Forward)?
+        .next();
+    let last = r
+        .rows::<Headers>(KeyRange::all(), Direction::Reverse)?
+        .next();
     match (first, last) {
         (Some(f), Some(l)) => Ok(Some((f?.0, l?.0))),
         _ => Ok(None),
@@ -265,10 +269,24 @@ fn run_index_stage<S: KvStore, Src: Table<Key = Height>>(
         .unwrap_or(first)
         .max(first);
     if next0 > tip {
-        report(ctx, spec.stage, ProgressEvent::Finished, Some(next0), Some(tip), started);
+        report(
+            ctx,
+            spec.stage,
+            ProgressEvent::Finished,
+            Some(next0),
+            Some(tip),
+            started,
+        );
         return Ok(());
     }
-    report(ctx, spec.stage, ProgressEvent::Started, Some(next0), Some(tip), started);
+    report(
+        ctx,
+        spec.stage,
+        ProgressEvent::Started,
+        Some(next0),
+        Some(tip),
+        started,
+    );
     let committed_before = count_entries(&snap, spec, first, next0)?;
     let present = snap.len(spec.table)?;
     let fast = present == committed_before;
@@ -316,10 +334,24 @@ fn run_index_stage<S: KvStore, Src: Table<Key = Height>>(
             bytes = 0;
             committed_next = next;
             since_report = 0;
-            report(ctx, spec.stage, ProgressEvent::Progress, Some(next), Some(tip), started);
+            report(
+                ctx,
+                spec.stage,
+                ProgressEvent::Progress,
+                Some(next),
+                Some(tip),
+                started,
+            );
         } else if since_report >= every {
             since_report = 0;
-            report(ctx, spec.stage, ProgressEvent::Progress, Some(next), Some(tip), started);
+            report(
+                ctx,
+                spec.stage,
+                ProgressEvent::Progress,
+                Some(next),
+                Some(tip),
+                started,
+            );
         }
         if done {
             break;
@@ -339,7 +371,14 @@ fn run_index_stage<S: KvStore, Src: Table<Key = Height>>(
             expected: expected_total,
         });
     }
-    report(ctx, spec.stage, ProgressEvent::Finished, Some(next), Some(tip), started);
+    report(
+        ctx,
+        spec.stage,
+        ProgressEvent::Finished,
+        Some(next),
+        Some(tip),
+        started,
+    );
     Ok(())
 }
 
@@ -416,13 +455,27 @@ fn run_accumulator_stage<S: KvStore>(
 ) -> Result<()> {
     let store = ctx.store;
     let started = Instant::now();
-    report(ctx, Stage::Accumulator, ProgressEvent::Started, None, tip, started);
+    report(
+        ctx,
+        Stage::Accumulator,
+        ProgressEvent::Started,
+        None,
+        tip,
+        started,
+    );
     let every = ctx.options.progress_every_heights;
     let mut w = store.begin_write()?;
     match tip {
         Some(tip) => {
             let acc = rebuild_from_tables_with_progress(&w, every, &mut |h| {
-                report(ctx, Stage::Accumulator, ProgressEvent::Progress, Some(h), Some(tip), started)
+                report(
+                    ctx,
+                    Stage::Accumulator,
+                    ProgressEvent::Progress,
+                    Some(h),
+                    Some(tip),
+                    started,
+                )
             })?;
             w.put_row::<TxOutSetAccumulator>(&ACCUMULATOR_KEY, acc.info())?;
             w.put_row::<MetadataHeights>(&ACCUMULATOR_BUILT_HEIGHT_KEY, tip)?;
@@ -444,6 +497,13 @@ fn run_accumulator_stage<S: KvStore>(
     w.delete_row::<MetadataHeights>(&MIGRATION_TXID_LOCATION_PROGRESS_KEY)?;
     w.delete_row::<MetadataHeights>(&MIGRATION_SPENT_PROGRESS_KEY)?;
     w.commit(Durability::Synced)?;
-    report(ctx, Stage::Accumulator, ProgressEvent::Finished, tip.map(|t| Height(t.0 + 1)), tip, started);
+    report(
+        ctx,
+        Stage::Accumulator,
+        ProgressEvent::Finished,
+        tip.map(|t| Height(t.0 + 1)),
+        tip,
+        started,
+    );
     Ok(())
 }

@@ -45,17 +45,24 @@ fn options(batch: usize) -> MigrationOptions {
     }
 }
 
-fn run(store: &RedbStore, runner: &Runner<RedbStore>, batch: usize) -> Result<Vec<MigrationProgress>> {
+fn run(
+    store: &RedbStore,
+    runner: &Runner<RedbStore>,
+    batch: usize,
+) -> Result<Vec<MigrationProgress>> {
     let mut seen = Vec::new();
-    let mut cb = |p: &MigrationProgress| seen.push(*p);
-    let mut ctx = MigrationContext::new(store, options(batch), None, &mut cb);
-    runner.run(&mut ctx, V1_2_0)?;
-    drop(ctx);
+    {
+        let mut cb = |p: &MigrationProgress| seen.push(*p);
+        let mut ctx = MigrationContext::new(store, options(batch), None, &mut cb);
+        runner.run(&mut ctx, V1_2_0)?;
+    }
     Ok(seen)
 }
 
 fn meta(store: &RedbStore) -> DbMetadata {
-    read_metadata(&store.begin_read().unwrap()).unwrap().unwrap()
+    read_metadata(&store.begin_read().unwrap())
+        .unwrap()
+        .unwrap()
 }
 
 #[test]
@@ -79,14 +86,26 @@ fn v1_1_to_v1_2_builds_every_index_and_cleans_up() {
     let dir = tempfile::tempdir().unwrap();
     let blocks = chain(150, 3);
     let store = v1_store(dir.path(), &blocks, V1Fixture::V1_1);
-    assert!(store.begin_read().unwrap().is_empty(TxidLocation::NAME).unwrap());
+    assert!(
+        store
+            .begin_read()
+            .unwrap()
+            .is_empty(TxidLocation::NAME)
+            .unwrap()
+    );
     let seen = run(&store, &all_steps(), 4 << 10).unwrap();
     let m = meta(&store);
-    assert_eq!((m.version, m.migration_status), (V1_2_0, MigrationStatus::Empty));
+    assert_eq!(
+        (m.version, m.migration_status),
+        (V1_2_0, MigrationStatus::Empty)
+    );
     assert_eq!(m.schema_hash, schema_hash());
 
     let r = store.begin_read().unwrap();
-    for key in [MIGRATION_TXID_LOCATION_PROGRESS_KEY, MIGRATION_SPENT_PROGRESS_KEY] {
+    for key in [
+        MIGRATION_TXID_LOCATION_PROGRESS_KEY,
+        MIGRATION_SPENT_PROGRESS_KEY,
+    ] {
         assert!(r.get_row::<MetadataHeights>(&key).unwrap().is_none());
     }
     let mut txs = 0u64;
@@ -107,7 +126,11 @@ fn v1_1_to_v1_2_builds_every_index_and_cleans_up() {
                     unspent.remove(&op);
                 }
             }
-            for (v, out) in tx.transparent.iter().flat_map(|t| t.vout.iter().enumerate()) {
+            for (v, out) in tx
+                .transparent
+                .iter()
+                .flat_map(|t| t.vout.iter().enumerate())
+            {
                 unspent.insert(
                     Outpoint {
                         prev_txid: tx.txid,
@@ -129,7 +152,8 @@ fn v1_1_to_v1_2_builds_every_index_and_cleans_up() {
         Some(expected.info())
     );
     assert_eq!(
-        r.get_row::<MetadataHeights>(&ACCUMULATOR_BUILT_HEIGHT_KEY).unwrap(),
+        r.get_row::<MetadataHeights>(&ACCUMULATOR_BUILT_HEIGHT_KEY)
+            .unwrap(),
         Some(Height(149))
     );
     // Every stage reported its start and finish; the batched stages reported batches.
@@ -163,7 +187,11 @@ fn batch_size_and_existing_matching_entries_do_not_change_the_result() {
         let r = sa.begin_read().unwrap();
         let mut w = sb.begin_write().unwrap();
         for table in [TxidLocation::NAME, Spent::NAME] {
-            for (i, row) in r.range(table, KeyRange::all(), Direction::Forward).unwrap().enumerate() {
+            for (i, row) in r
+                .range(table, KeyRange::all(), Direction::Forward)
+                .unwrap()
+                .enumerate()
+            {
                 let (k, v) = row.unwrap();
                 if i % 2 == 0 {
                     w.put(table, &k, &v).unwrap();
@@ -253,14 +281,30 @@ fn v1_0_store_walks_both_steps() {
     let dir = tempfile::tempdir().unwrap();
     let store = v1_store(dir.path(), &blocks, V1Fixture::V1_0);
     // v1.0 rows are BlockHeaderData v1.
-    let h = store.begin_read().unwrap().get_row::<Headers>(&Height(5)).unwrap().unwrap();
+    let h = store
+        .begin_read()
+        .unwrap()
+        .get_row::<Headers>(&Height(5))
+        .unwrap()
+        .unwrap();
     assert!(matches!(h, BlockHeaderData::V1 { .. }));
     let seen = run(&store, &all_steps(), 1 << 20).unwrap();
-    assert!(seen.iter().any(|p| p.stage == Stage::Metadata && p.from == V1_0_0));
+    assert!(
+        seen.iter()
+            .any(|p| p.stage == Stage::Metadata && p.from == V1_0_0)
+    );
     let m = meta(&store);
-    assert_eq!((m.version, m.migration_status), (V1_2_0, MigrationStatus::Empty));
+    assert_eq!(
+        (m.version, m.migration_status),
+        (V1_2_0, MigrationStatus::Empty)
+    );
     // Headers untouched: still v1 rows, still verifying.
-    let h2 = store.begin_read().unwrap().get_row::<Headers>(&Height(5)).unwrap().unwrap();
+    let h2 = store
+        .begin_read()
+        .unwrap()
+        .get_row::<Headers>(&Height(5))
+        .unwrap()
+        .unwrap();
     assert_eq!(h, h2);
 }
 
@@ -321,7 +365,11 @@ fn v0_step_without_a_host_is_a_clear_error() {
     let store = RedbStore::open(dir.path(), V1_TABLES).unwrap();
     let err = run(&store, &all_steps(), 1 << 20).unwrap_err();
     assert!(matches!(err, MigrationError::HostRequired { .. }), "{err}");
-    assert!(read_metadata(&store.begin_read().unwrap()).unwrap().is_none());
+    assert!(
+        read_metadata(&store.begin_read().unwrap())
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
@@ -329,26 +377,49 @@ fn v0_store_round_trips_and_serves_filtered_blocks() {
     let blocks = chain(30, 21);
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(dir.path(), V0_TABLES).unwrap();
-    assert_eq!(write_v0_store(&store, blocks.iter().cloned()).unwrap(), Some(Height(29)));
+    assert_eq!(
+        write_v0_store(&store, blocks.iter().cloned()).unwrap(),
+        Some(Height(29))
+    );
     let r = store.begin_read().unwrap();
     let v0 = V0Reader::new(&r);
     assert_eq!(v0.tip().unwrap(), Some(Height(29)));
     for b in &blocks {
         let h = b.header.height().unwrap();
         let all = PoolTypeFilter::all();
-        assert_eq!(v0.compact_block(h, all).unwrap().unwrap(), compact_block_of(b).unwrap());
-        let shielded = v0.compact_block(h, PoolTypeFilter::default()).unwrap().unwrap();
-        assert_eq!(shielded, filter_block(compact_block_of(b).unwrap(), PoolTypeFilter::default()));
-        assert!(shielded.vtx.iter().all(|t| t.vin.is_empty() && t.vout.is_empty()));
+        assert_eq!(
+            v0.compact_block(h, all).unwrap().unwrap(),
+            compact_block_of(b).unwrap()
+        );
+        let shielded = v0
+            .compact_block(h, PoolTypeFilter::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            shielded,
+            filter_block(compact_block_of(b).unwrap(), PoolTypeFilter::default())
+        );
+        assert!(
+            shielded
+                .vtx
+                .iter()
+                .all(|t| t.vin.is_empty() && t.vout.is_empty())
+        );
         assert_eq!(v0.height_of(&b.header.hash()).unwrap(), Some(h));
     }
     assert_eq!(v0.iter().unwrap().count(), 30);
     // A flipped byte is reported, not served.
     let key = migrations::v0::height_key(Height(3));
-    let mut v = r.get(migrations::v0::V0_COMPACT_BLOCKS, &key).unwrap().unwrap();
+    let mut v = r
+        .get(migrations::v0::V0_COMPACT_BLOCKS, &key)
+        .unwrap()
+        .unwrap();
     v[10] ^= 0x40;
     assert!(matches!(
         migrations::v0::decode_row(&key, &v),
-        Err(storage_traits::Error::ChecksumMismatch { height: Some(3), .. })
+        Err(storage_traits::Error::ChecksumMismatch {
+            height: Some(3),
+            ..
+        })
     ));
 }
