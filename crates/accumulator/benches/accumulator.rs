@@ -113,40 +113,78 @@ fn utxo_set(n: usize) -> Vec<UnspentOutput> {
     v
 }
 
+/// Hashes `msgs` one at a time with blake2b_simd, XOR-folding the digests.
+fn raw_single(msgs: &[[u8; 81]]) -> [u8; 32] {
+    let mut acc = [0u8; 32];
+    for m in msgs {
+        let h = blake2b_simd::Params::new().hash_length(32).hash(m);
+        for (a, b) in acc.iter_mut().zip(h.as_bytes()) {
+            *a ^= b;
+        }
+    }
+    acc
+}
+
+/// Hashes `msgs` 64 at a time with blake2b_simd's `hash_many`, XOR-folding the digests.
+fn raw_many(msgs: &[[u8; 81]]) -> [u8; 32] {
+    let mut params = blake2b_simd::Params::new();
+    params.hash_length(32);
+    let mut acc = [0u8; 32];
+    for chunk in msgs.chunks(64) {
+        let mut jobs: Vec<blake2b_simd::many::HashManyJob<'_>> = chunk
+            .iter()
+            .map(|m| blake2b_simd::many::HashManyJob::new(&params, m))
+            .collect();
+        blake2b_simd::many::hash_many(jobs.iter_mut());
+        for j in &jobs {
+            for (a, b) in acc.iter_mut().zip(j.to_hash().as_bytes()) {
+                *a ^= b;
+            }
+        }
+    }
+    acc
+}
+
+/// The raw hashing split evenly over `pool`'s threads, no accumulator logic: what the
+/// machine gives `threads` hashing threads right now (on a shared machine, less than
+/// `threads ×` the single-thread rate).
+fn raw_parallel(pool: &rayon::ThreadPool, msgs: &[[u8; 81]], f: fn(&[[u8; 81]]) -> [u8; 32]) {
+    use rayon::prelude::*;
+    let per = msgs.len().div_ceil(pool.current_num_threads());
+    let r = pool.install(|| {
+        msgs.par_chunks(per).map(f).reduce(
+            || [0u8; 32],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x ^= y);
+                a
+            },
+        )
+    });
+    black_box(r);
+}
+
 fn raw_blake2b(c: &mut Criterion, msgs: &[[u8; 81]]) {
     const G: &str = "raw_blake2b_81B";
     let mut g = c.benchmark_group(G);
     let n = msgs.len() as u64;
     bench(&mut g, G, "blake2b_simd", n, || {
-        let mut acc = [0u8; 32];
-        for m in msgs {
-            let h = blake2b_simd::Params::new().hash_length(32).hash(m);
-            for (a, b) in acc.iter_mut().zip(h.as_bytes()) {
-                *a ^= b;
-            }
-        }
-        black_box(acc);
+        black_box(raw_single(msgs));
     });
     bench(&mut g, G, "blake2b_simd_many", n, || {
-        let params = {
-            let mut p = blake2b_simd::Params::new();
-            p.hash_length(32);
-            p
-        };
-        let mut acc = [0u8; 32];
-        for chunk in msgs.chunks(64) {
-            let mut jobs: Vec<blake2b_simd::many::HashManyJob<'_>> = chunk
-                .iter()
-                .map(|m| blake2b_simd::many::HashManyJob::new(&params, m))
-                .collect();
-            blake2b_simd::many::hash_many(jobs.iter_mut());
-            for j in &jobs {
-                for (a, b) in acc.iter_mut().zip(j.to_hash().as_bytes()) {
-                    *a ^= b;
-                }
-            }
-        }
-        black_box(acc);
+        black_box(raw_many(msgs));
+    });
+    let all = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let many = rayon::ThreadPoolBuilder::new()
+        .num_threads(all)
+        .build()
+        .expect("pool");
+    bench(&mut g, G, "blake2b_simd_all_threads", n, || {
+        raw_parallel(&many, msgs, raw_single)
+    });
+    bench(&mut g, G, "blake2b_simd_many_all_threads", n, || {
+        raw_parallel(&many, msgs, raw_many)
     });
     bench(&mut g, G, "blake2_rustcrypto", n, || {
         use blake2::Digest;
@@ -323,6 +361,29 @@ fn summary(all: usize) {
         let r = rate(ns) / (all as f64 * rate(many));
         println!("rebuild slice, {all} threads:    {r:.3} × ({all} × raw hash_many rate)");
     }
+    if let (Some(a), Some(b)) = (
+        get("rebuild/slice_all_threads"),
+        get("rebuild/slice_1_thread"),
+    ) {
+        println!(
+            "rebuild slice scaling:        {:.3} × ({all} × its own 1-thread rate)",
+            b / (all as f64 * a) * 1.0
+        );
+    }
+    if let Some(r) = ratio("raw_blake2b_81B/blake2b_simd_all_threads", all) {
+        println!(
+            "raw hashing scaling:          {r:.3} × ({all} × raw)   [what this machine gave {all} threads in this run]"
+        );
+    }
+    if let (Some(a), Some(b)) = (
+        get("rebuild/slice_all_threads"),
+        get("raw_blake2b_81B/blake2b_simd_many_all_threads"),
+    ) {
+        println!(
+            "rebuild slice vs raw hash_many on all threads: {:.3}",
+            b / a
+        );
+    }
     if let Some(r) = ratio("rebuild/stream_all_threads", all) {
         println!("rebuild stream, {all} threads:   {r:.3} × ({all} × raw)");
     }
@@ -335,6 +396,91 @@ fn summary(all: usize) {
             c / s
         );
     }
+}
+
+/// The ratios again, measured interleaved: round after round, each routine once, with the
+/// starting routine rotated, then medians. On a shared machine the load changes between
+/// criterion's blocks of samples; interleaving exposes every routine to the same load.
+fn interleaved_ratios(set: &[UnspentOutput], msgs: &[[u8; 81]], all: usize) {
+    const ROUNDS: usize = 41;
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool");
+    let many = rayon::ThreadPoolBuilder::new()
+        .num_threads(all)
+        .build()
+        .expect("pool");
+    let routines: [(&str, &dyn Fn()); 5] = [
+        ("raw single-message, 1 thread", &|| {
+            black_box(raw_single(msgs));
+        }),
+        ("raw single-message, all threads", &|| {
+            raw_parallel(&many, msgs, raw_single)
+        }),
+        ("raw hash_many, all threads", &|| {
+            raw_parallel(&many, msgs, raw_many)
+        }),
+        ("rebuild slice, 1 thread", &|| {
+            let r: Accumulator = one
+                .install(|| accumulator::rebuild_from_slice(set))
+                .expect("rebuild");
+            black_box(r);
+        }),
+        ("rebuild slice, all threads", &|| {
+            let r: Accumulator = many
+                .install(|| accumulator::rebuild_from_slice(set))
+                .expect("rebuild");
+            black_box(r);
+        }),
+    ];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); routines.len()];
+    for round in 0..ROUNDS {
+        for k in 0..routines.len() {
+            let i = (k + round) % routines.len();
+            let start = Instant::now();
+            (routines[i].1)();
+            times[i].push(start.elapsed().as_nanos() as f64 / msgs.len() as f64);
+        }
+    }
+    let med: Vec<f64> = times
+        .iter_mut()
+        .map(|v| {
+            v.sort_by(|a, b| a.total_cmp(b));
+            v[v.len() / 2]
+        })
+        .collect();
+    println!("\n== interleaved ({ROUNDS} rounds, medians, ns per output) ==");
+    for ((name, _), ns) in routines.iter().zip(&med) {
+        println!("{name:<36} {ns:>8.1} ns  {:>12.0} /s", 1e9 / ns);
+    }
+    let (raw1, raw_all, many_all, reb1, reb_all) = (med[0], med[1], med[2], med[3], med[4]);
+    let n = all as f64;
+    println!(
+        "TARGET rebuild {all} threads / ({all} × raw 1-thread):  {:.3}  [{}]",
+        raw1 / (n * reb_all),
+        if raw1 / (n * reb_all) >= 0.8 {
+            "meets 0.8"
+        } else {
+            "below 0.8"
+        }
+    );
+    println!(
+        "rebuild 1 thread / raw 1-thread:               {:.3}",
+        raw1 / reb1
+    );
+    println!(
+        "rebuild {all} threads / raw single-message {all} threads: {:.3}",
+        raw_all / reb_all
+    );
+    println!(
+        "rebuild {all} threads / raw hash_many {all} threads:      {:.3}",
+        many_all / reb_all
+    );
+    println!(
+        "machine: raw {all} threads / ({all} × raw 1 thread):     {:.3}",
+        raw1 / (n * raw_all)
+    );
 }
 
 fn main() {
@@ -356,4 +502,5 @@ fn main() {
     muhash(&mut c, &set, all);
     c.final_summary();
     summary(all);
+    interleaved_ratios(&set, &msgs, all);
 }
