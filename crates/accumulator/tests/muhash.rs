@@ -230,9 +230,9 @@ fn bulk_rebuild_and_deltas_match_the_python_reference() {
 
 #[test]
 fn bulk_rebuild_matches_incremental_on_any_thread_count() {
-    // 3 000 outputs in 1 000 transactions.
+    // 900 outputs in 300 transactions (crypto-bigint is unoptimised in test builds).
     let mut set = Vec::new();
-    for t in 0..1_000u32 {
+    for t in 0..300u32 {
         let mut txid = [0u8; 32];
         txid[..4].copy_from_slice(&t.to_le_bytes());
         for vout in 0..3u32 {
