@@ -1,0 +1,165 @@
+//! Scaling benchmark of the v1.1 → v1.2 migration on redb.
+//!
+//! Builds v1.1 stores of N and 4N synthetic blocks with the fixture writer, migrates each
+//! through the runner, and times every stage from the progress reports. Beside them, in the
+//! same run, the raw baseline: the same `spent` rows (stage B's output) inserted in key
+//! order, in the same batches, with the same synced commits, into an empty table of a
+//! fresh store. Printed results:
+//!
+//! - `time(4N) / time(N)` for the whole step and for each stage (target ≤ 4.5: no stage
+//!   grows super-linearly);
+//! - stage B's throughput over the raw sorted-insert throughput (target ≥ 0.7).
+//!
+//! `STRATA_BENCH_N` sets N (default 25,000); `STRATA_BENCH_BATCH_MIB` the batch budget
+//! (default 16). Absolute times are noise on shared machines; the ratios are the result.
+//! A single run per size, not criterion sampling: one 4N run takes minutes.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use migrations::fixture::{V1Fixture, write_v1_store};
+use migrations::*;
+use storage_traits::kv::{Direction, KeyRange, KvRead, KvStore, KvWrite, TableSpec};
+use storage_traits::table::{Spent, V1_TABLES};
+use storage_traits::{Durability, Table};
+use store_redb::RedbStore;
+
+struct Run {
+    blocks: u32,
+    total: Duration,
+    stages: BTreeMap<&'static str, Duration>,
+    spent_rows: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+fn migrate(blocks: u32, batch: usize) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path(), V1_TABLES).unwrap();
+    let mut cfg = fixtures::SynthConfig::new(blocks, 2024);
+    cfg.spam_band = None;
+    let t = Instant::now();
+    write_v1_store(&store, fixtures::synth_chain(&cfg), V1Fixture::V1_1).unwrap();
+    eprintln!(
+        "  v1.1 fixture store of {blocks} blocks written in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let mut stages = BTreeMap::new();
+    let started = Instant::now();
+    {
+        let mut cb = |p: &MigrationProgress| {
+            if p.event == ProgressEvent::Finished {
+                stages.insert(p.stage.name(), p.elapsed);
+            }
+        };
+        let options = MigrationOptions {
+            write_batch_bytes: batch,
+            progress_every_heights: 50_000,
+            ..MigrationOptions::default()
+        };
+        let mut ctx = MigrationContext::new(&store, options, None, &mut cb);
+        all_steps().run(&mut ctx, V1_2_0).unwrap();
+    }
+    let total = started.elapsed();
+    let r = store.begin_read().unwrap();
+    let spent_rows = r
+        .range(Spent::NAME, KeyRange::all(), Direction::Forward)
+        .unwrap()
+        .collect::<storage_traits::Result<Vec<_>>>()
+        .unwrap();
+    Run {
+        blocks,
+        total,
+        stages,
+        spent_rows,
+    }
+}
+
+/// The raw baseline: `rows` (sorted) inserted in batches of `batch` estimated bytes
+/// (key + 64 per row, as stage B counts), one synced commit per batch, into a fresh store.
+fn raw_sorted_insert(rows: &[(Vec<u8>, Vec<u8>)], batch: usize) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path(), &[TableSpec::plain(Spent::NAME)]).unwrap();
+    let started = Instant::now();
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < rows.len() && bytes < batch {
+            bytes += rows[end].0.len() + 64;
+            end += 1;
+        }
+        let mut w = store.begin_write().unwrap();
+        w.insert_sorted(
+            Spent::NAME,
+            &mut rows[start..end]
+                .iter()
+                .map(|(k, v)| (k.as_slice(), v.as_slice())),
+        )
+        .unwrap();
+        w.commit(Durability::Synced).unwrap();
+        start = end;
+    }
+    started.elapsed()
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; ignore arguments.
+    let n: u32 = std::env::var("STRATA_BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(25_000);
+    let batch = std::env::var("STRATA_BENCH_BATCH_MIB")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(16)
+        << 20;
+    eprintln!(
+        "migrate bench: N = {n}, batch budget {} MiB, backend redb",
+        batch >> 20
+    );
+    let mut runs = Vec::new();
+    for blocks in [n, 4 * n] {
+        let run = migrate(blocks, batch);
+        let raw = raw_sorted_insert(&run.spent_rows, batch);
+        let b = run
+            .stages
+            .get(Stage::Spent.name())
+            .copied()
+            .unwrap_or_default();
+        let rows = run.spent_rows.len() as f64;
+        println!(
+            "{:>7} blocks: migration {:>8.2} s | A {:>7.2} s | B {:>7.2} s | C {:>7.2} s | spent rows {} | B {:>9.0} rows/s vs raw sorted insert {:>9.0} rows/s ({:.2} s) -> B/raw {:.2}",
+            run.blocks,
+            run.total.as_secs_f64(),
+            run.stages
+                .get(Stage::TxidLocation.name())
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64(),
+            b.as_secs_f64(),
+            run.stages
+                .get(Stage::Accumulator.name())
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64(),
+            run.spent_rows.len(),
+            rows / b.as_secs_f64(),
+            rows / raw.as_secs_f64(),
+            raw.as_secs_f64(),
+            raw.as_secs_f64() / b.as_secs_f64(),
+        );
+        runs.push(run);
+    }
+    let ratio =
+        |f: &dyn Fn(&Run) -> Duration| f(&runs[1]).as_secs_f64() / f(&runs[0]).as_secs_f64();
+    println!(
+        "scaling time(4N)/time(N): whole step {:.2} (target <= 4.5)",
+        ratio(&|r| r.total)
+    );
+    for stage in [Stage::TxidLocation, Stage::Spent, Stage::Accumulator] {
+        println!(
+            "scaling time(4N)/time(N): stage {} {:.2}",
+            stage.name(),
+            ratio(&|r| r.stages.get(stage.name()).copied().unwrap_or_default())
+        );
+    }
+}
