@@ -2,6 +2,9 @@
 //! (v1.1 → v1.2 stage C, and the host's rebuild after a bulk sync). It lives here, below
 //! `finalised-state`, because both crates need it.
 
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
+
 use accumulator::Accumulator;
 use storage_traits::kv::{Direction, KeyRange, KvRead};
 use storage_traits::model::{Height, Outpoint};
@@ -26,23 +29,53 @@ pub fn rebuild_from_tables(r: &impl KvRead) -> Result<Accumulator> {
     rebuild_from_tables_with_progress(r, u32::MAX, &mut |_| {})
 }
 
+/// The spent outpoints, as `txid ‖ LE index`, in a hash set. Txids are hash outputs, so
+/// the set hashes by mixing their first eight bytes with the index instead of SipHash.
+#[derive(Clone, Copy, Default)]
+struct OutpointHasher(u64);
+
+impl std::hash::Hasher for OutpointHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(b))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+}
+
+type SpentSet = HashSet<[u8; 36], BuildHasherDefault<OutpointHasher>>;
+
 /// [`rebuild_from_tables`], calling `progress` with the next height every `every` heights.
 ///
-/// Both tables are walked by sequential scans: `transparent` and `txids` side by side in
-/// height order, and for each transaction with counted outputs the `spent` rows under its
-/// txid prefix (the outpoint key is `0x01 ‖ txid ‖ LE index`, so one transaction's spent
-/// outputs are adjacent). Outputs are fed transaction by transaction in height order, each
-/// transaction's unspent counted outputs adjacent with ascending indexes, as the
-/// accumulator's rebuild input contract asks.
+/// Two sequential passes, no random reads: the `spent` table is scanned in key order into
+/// an in-memory set of spent outpoints (every row's checksum verified), then `transparent`
+/// and `txids` are walked side by side in height order and every counted output not in the
+/// set is fed to the accumulator — transaction by transaction, each transaction's unspent
+/// counted outputs adjacent with ascending indexes, as its rebuild input contract asks.
+/// Time is linear in the tables; memory is the spent set plus the unspent outputs.
 pub fn rebuild_from_tables_with_progress(
     r: &impl KvRead,
     every: u32,
     progress: &mut dyn FnMut(Height),
 ) -> Result<Accumulator> {
     let every = every.max(1);
+    let mut spent = SpentSet::default();
+    for row in r.range(Spent::NAME, KeyRange::all(), Direction::Forward)? {
+        let (k, v) = row?;
+        decode_row::<Spent>(&k, &v)?;
+        let op = Outpoint::decode_key(&k)?;
+        let mut key = [0u8; 36];
+        key[..32].copy_from_slice(&op.prev_txid.0);
+        key[32..].copy_from_slice(&op.prev_index.to_le_bytes());
+        spent.insert(key);
+    }
     let mut outputs = Vec::new();
     let mut txids_rows = r.rows::<Txids>(KeyRange::all(), Direction::Forward)?;
-    let mut spent_indexes: Vec<u32> = Vec::new();
     for (n, row) in r
         .rows::<Transparent>(KeyRange::all(), Direction::Forward)?
         .enumerate()
@@ -78,18 +111,11 @@ pub fn rebuild_from_tables_with_progress(
                 height: Some(height.0),
                 reason: format!("transaction {i} has no txid in {}", Txids::NAME),
             })?;
-            spent_indexes.clear();
-            let mut prefix = Vec::with_capacity(33);
-            prefix.push(storage_traits::codec::version::V1);
-            prefix.extend_from_slice(&txid.0);
-            for spent in r.prefix(Spent::NAME, &prefix, Direction::Forward)? {
-                let (k, v) = spent?;
-                decode_row::<Spent>(&k, &v)?;
-                let op = Outpoint::decode_key(&k)?;
-                spent_indexes.push(op.prev_index);
-            }
+            let mut key = [0u8; 36];
+            key[..32].copy_from_slice(&txid.0);
             for (vout, out) in tx.vout.iter().enumerate() {
-                if accumulator::is_counted(out) && !spent_indexes.contains(&(vout as u32)) {
+                key[32..].copy_from_slice(&(vout as u32).to_le_bytes());
+                if accumulator::is_counted(out) && !spent.contains(&key) {
                     outputs.push((
                         Outpoint {
                             prev_txid: txid,
@@ -101,5 +127,6 @@ pub fn rebuild_from_tables_with_progress(
             }
         }
     }
+    drop(spent);
     accumulator::rebuild_from_slice::<Accumulator>(&outputs).map_err(accumulator_error)
 }

@@ -437,68 +437,73 @@ fn run_index_stage<S: KvStore>(
         fast,
         "index stage resumes"
     );
+    drop(snap);
     let mut expected_total = committed_before;
     let budget = ctx.options.write_batch_bytes.max(1);
     let every = ctx.options.progress_every_heights.max(1);
     let per_entry = spec.key_len + ENTRY_ESTIMATE;
     let mut buf: Vec<Entry> = Vec::new();
     let mut next = next0;
-    let mut committed_next = next0;
     let mut since_report = 0u32;
-    scan_rows(
-        &snap,
-        spec,
-        KeyRange::inclusive(next0.encode_key(), tip.encode_key()),
-        &mut buf,
-        |h, buf| {
-            if h != next {
-                return Err(storage_traits::Error::Corrupt {
-                    table: spec.source,
-                    key: hex::encode(h.encode_key()),
-                    height: Some(h.0),
-                    reason: format!("gap in the stored heights: expected {next}"),
+    while next <= tip {
+        // One snapshot per batch: a read transaction held across the batch commits would
+        // pin every page they replace (redb) or the memtables (RocksDB), and the commits
+        // slow down as the table grows.
+        let snap = store.begin_read()?;
+        scan_rows(
+            &snap,
+            spec,
+            KeyRange::inclusive(next.encode_key(), tip.encode_key()),
+            &mut buf,
+            |h, buf| {
+                if h != next {
+                    return Err(storage_traits::Error::Corrupt {
+                        table: spec.source,
+                        key: hex::encode(h.encode_key()),
+                        height: Some(h.0),
+                        reason: format!("gap in the stored heights: expected {next}"),
+                    }
+                    .into());
                 }
-                .into());
+                next = Height(h.0 + 1);
+                since_report += 1;
+                if since_report >= every {
+                    since_report = 0;
+                    report(
+                        ctx,
+                        spec.stage,
+                        ProgressEvent::Progress,
+                        Some(next),
+                        Some(tip),
+                        started,
+                    );
+                }
+                Ok(buf.len() * per_entry < budget)
+            },
+        )?;
+        drop(snap);
+        if next <= tip && buf.len() * per_entry < budget {
+            // The scan ended below the tip without filling the batch: rows are missing.
+            return Err(storage_traits::Error::Corrupt {
+                table: spec.source,
+                key: hex::encode(next.encode_key()),
+                height: Some(next.0),
+                reason: format!("rows end below the tip {tip}"),
             }
-            next = Height(h.0 + 1);
-            since_report += 1;
-            if buf.len() * per_entry >= budget || h == tip {
-                expected_total += buf.len() as u64;
-                flush_batch(store, spec, buf, fast, next)?;
-                committed_next = next;
-                since_report = 0;
-                report(
-                    ctx,
-                    spec.stage,
-                    ProgressEvent::Progress,
-                    Some(next),
-                    Some(tip),
-                    started,
-                );
-            } else if since_report >= every {
-                since_report = 0;
-                report(
-                    ctx,
-                    spec.stage,
-                    ProgressEvent::Progress,
-                    Some(next),
-                    Some(tip),
-                    started,
-                );
-            }
-            Ok(true)
-        },
-    )?;
-    if committed_next <= tip {
-        return Err(storage_traits::Error::Corrupt {
-            table: spec.source,
-            key: hex::encode(committed_next.encode_key()),
-            height: Some(committed_next.0),
-            reason: format!("rows end below the tip {tip}"),
+            .into());
         }
-        .into());
+        expected_total += buf.len() as u64;
+        flush_batch(store, spec, &mut buf, fast, next)?;
+        since_report = 0;
+        report(
+            ctx,
+            spec.stage,
+            ProgressEvent::Progress,
+            Some(next),
+            Some(tip),
+            started,
+        );
     }
-    drop(snap);
     let found = store.begin_read()?.len(spec.table)?;
     if found != expected_total {
         // Find the key that explains it: a duplicate overwritten on the unchecked path, or
