@@ -51,11 +51,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(e.into());
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("wrote {written} blocks in {secs:.1} s ({:.0} blocks/s)", written as f64 / secs.max(1e-9));
+    println!(
+        "wrote {written} blocks in {secs:.1} s ({:.0} blocks/s)",
+        written as f64 / secs.max(1e-9)
+    );
 
     let started = Instant::now();
     state.validate_all()?;
-    println!("validated every block in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "validated every block in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let status = state.accumulator_status()?;
     let info = state.get_tx_out_set_info_accumulator()?;
@@ -65,6 +71,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  txouts:            {}", info.transaction_outputs);
     println!("  bytes_serialized:  {}", info.bytes_serialized);
     println!("  hash_serialized:   {}", hex::encode(info.hash_serialized));
-    println!("  total_amount:      {}.{:08} ZEC", info.total_zatoshis / 100_000_000, info.total_zatoshis % 100_000_000);
+    println!(
+        "  total_amount:      {}.{:08} ZEC",
+        info.total_zatoshis / 100_000_000,
+        info.total_zatoshis % 100_000_000
+    );
     Ok(())
 }

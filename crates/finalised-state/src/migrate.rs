@@ -14,7 +14,6 @@
 //! [`FinalisedState::open_with`]. This module is the [`MigrationHost`]: it lends the steps
 //! the write path (`write_blocks`), full validation (`validate_all`) and the removal of v0.
 
-use std::cell::RefCell;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -44,30 +43,6 @@ pub struct MigrateOptions {
     pub progress: Option<ProgressCallback>,
     /// Report scan progress at least every this many heights (default 10,000).
     pub progress_every_heights: Option<u32>,
-}
-
-thread_local! {
-    /// The options of the `open_with` call running on this thread, taken by the migration.
-    static OPTIONS: RefCell<Option<MigrateOptions>> = const { RefCell::new(None) };
-}
-
-/// Clears this thread's options when `open_with` returns or unwinds.
-struct OptionsGuard;
-
-impl Drop for OptionsGuard {
-    fn drop(&mut self) {
-        OPTIONS.with(|o| o.borrow_mut().take());
-    }
-}
-
-impl<B: Backend> FinalisedState<B> {
-    /// [`FinalisedState::open`] with what a migration may need: a block source for the
-    /// v0 → v1 shadow build and a progress callback.
-    pub fn open_with(config: Config, options: MigrateOptions) -> Result<Self> {
-        OPTIONS.with(|o| *o.borrow_mut() = Some(options));
-        let _guard = OptionsGuard;
-        Self::open(config)
-    }
 }
 
 /// The v0 store's directory for `config`.
@@ -166,8 +141,10 @@ impl<B: Backend> MigrationHost for Host<'_, B> {
 
 /// Runs the composed steps from the store's recorded version (0.0.0 without a metadata
 /// row) to 1.2.0.
-pub(crate) fn migrate<B: Backend>(state: &FinalisedState<B>) -> Result<()> {
-    let options = OPTIONS.with(|o| o.borrow_mut().take()).unwrap_or_default();
+pub(crate) fn migrate<B: Backend>(
+    state: &FinalisedState<B>,
+    options: MigrateOptions,
+) -> Result<()> {
     let host = Host {
         state,
         source: options.source,

@@ -13,6 +13,7 @@ use storage_traits::{Capability, Durability, Error, Result, TableKey};
 
 use crate::backend::{Backend, KNOWN_BACKENDS};
 use crate::config::{Config, OpenValidation};
+use crate::migrate::MigrateOptions;
 
 /// The finalised-state database over backend `B`.
 pub struct FinalisedState<B: Backend> {
@@ -73,6 +74,12 @@ impl<B: Backend> FinalisedState<B> {
     /// `allow_schema_mismatch`. A stale accumulator is rebuilt, then full validation runs
     /// when `open_validation` is `Full`.
     pub fn open(config: Config) -> Result<Self> {
+        Self::open_with(config, MigrateOptions::default())
+    }
+
+    /// [`FinalisedState::open`] with what a migration may need: a block source for the
+    /// v0 → v1 shadow build and a progress callback.
+    pub fn open_with(config: Config, migrate_options: MigrateOptions) -> Result<Self> {
         let dir = config.store_dir();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let lock_file = lock_store_dir(&dir)?;
@@ -99,7 +106,7 @@ impl<B: Backend> FinalisedState<B> {
             validated_tip: Mutex::new(None),
             write_lock: Mutex::new(()),
         };
-        state.check_metadata()?;
+        state.check_metadata(migrate_options)?;
         *lock(&state.tip) = state.read_tip()?;
         if state.config.capabilities.contains(Capability::WRITE_CORE) {
             state.reconcile_accumulator()?;
@@ -145,7 +152,7 @@ impl<B: Backend> FinalisedState<B> {
         self.config.capabilities.require(cap)
     }
 
-    fn check_metadata(&self) -> Result<()> {
+    fn check_metadata(&self, migrate_options: MigrateOptions) -> Result<()> {
         let r = self.store.begin_read()?;
         let meta = r.get_row::<Metadata>(&METADATA_KEY)?;
         drop(r);
@@ -156,7 +163,7 @@ impl<B: Backend> FinalisedState<B> {
         let Some(meta) = meta else {
             // A v0 store beside the v1 directory: build v1 from it (shadow + promotion).
             if crate::migrate::v0_store_present(self) {
-                return crate::migrate::migrate(self);
+                return crate::migrate::migrate(self, migrate_options);
             }
             let r = self.store.begin_read()?;
             for spec in V1_TABLES {
@@ -191,7 +198,7 @@ impl<B: Backend> FinalisedState<B> {
         }
         // An older version, or an interrupted migration: run (or resume) the steps.
         if meta.version < DB_VERSION_LATEST || meta.migration_status != MigrationStatus::Empty {
-            return crate::migrate::migrate(self);
+            return crate::migrate::migrate(self, migrate_options);
         }
         if meta.schema_hash != schema_hash() {
             if !self.config.allow_schema_mismatch {
@@ -618,25 +625,25 @@ impl<B: Backend> FinalisedState<B> {
                     actions: Vec::new(),
                 };
                 let mut selected = false;
-                if filter.contains(PoolTypeFilter::TRANSPARENT) {
-                    if let Some(t) = &tx.transparent {
-                        ctx.vin = t.vin.clone();
-                        ctx.vout = t.vout.clone();
-                        selected |= !t.vin.is_empty() || !t.vout.is_empty();
-                    }
+                if filter.contains(PoolTypeFilter::TRANSPARENT)
+                    && let Some(t) = &tx.transparent
+                {
+                    ctx.vin = t.vin.clone();
+                    ctx.vout = t.vout.clone();
+                    selected |= !t.vin.is_empty() || !t.vout.is_empty();
                 }
-                if filter.contains(PoolTypeFilter::SAPLING) {
-                    if let Some(s) = &tx.sapling {
-                        ctx.spends = s.spends.clone();
-                        ctx.outputs = s.outputs.clone();
-                        selected |= !s.spends.is_empty() || !s.outputs.is_empty();
-                    }
+                if filter.contains(PoolTypeFilter::SAPLING)
+                    && let Some(s) = &tx.sapling
+                {
+                    ctx.spends = s.spends.clone();
+                    ctx.outputs = s.outputs.clone();
+                    selected |= !s.spends.is_empty() || !s.outputs.is_empty();
                 }
-                if filter.contains(PoolTypeFilter::ORCHARD) {
-                    if let Some(o) = &tx.orchard {
-                        ctx.actions = o.actions.clone();
-                        selected |= !o.actions.is_empty();
-                    }
+                if filter.contains(PoolTypeFilter::ORCHARD)
+                    && let Some(o) = &tx.orchard
+                {
+                    ctx.actions = o.actions.clone();
+                    selected |= !o.actions.is_empty();
                 }
                 selected.then_some(ctx)
             })

@@ -37,28 +37,28 @@ pub(crate) fn validate_block(
         .get_row::<Headers>(&height)?
         .ok_or_else(|| missing(Headers::NAME))?;
     let hash = header.hash();
-    if let Some(h) = header.height() {
-        if h != height {
-            return Err(mismatch(
-                Headers::NAME,
-                hkey,
-                height,
-                format!("header records height {h}"),
-            ));
-        }
+    if let Some(h) = header.height()
+        && h != height
+    {
+        return Err(mismatch(
+            Headers::NAME,
+            hkey,
+            height,
+            format!("header records height {h}"),
+        ));
     }
-    if let Some(prev) = prev_hash {
-        if header.parent_hash() != prev {
-            return Err(mismatch(
-                Headers::NAME,
-                hkey,
-                height,
-                format!(
-                    "parent hash {} does not match the hash {prev} stored below",
-                    header.parent_hash()
-                ),
-            ));
-        }
+    if let Some(prev) = prev_hash
+        && header.parent_hash() != prev
+    {
+        return Err(mismatch(
+            Headers::NAME,
+            hkey,
+            height,
+            format!(
+                "parent hash {} does not match the hash {prev} stored below",
+                header.parent_hash()
+            ),
+        ));
     }
     match r.get_row::<Heights>(&hash)? {
         Some(h) if h == height => {}
@@ -214,7 +214,7 @@ fn has_event(r: &impl KvRead, addr: &AddrScript, event: AddrEvent) -> Result<boo
         // Verify every value of the key, so a flipped byte in any event is reported.
         decode_row::<AddressHistory>(&k, stored)?;
     }
-    Ok(values.iter().any(|stored| *stored == v))
+    Ok(values.contains(&v))
 }
 
 impl<B: Backend> FinalisedState<B> {
@@ -235,21 +235,21 @@ impl<B: Backend> FinalisedState<B> {
                 height: None,
                 reason: e.to_string(),
             })?;
-            if let Some(next) = expected_next {
-                if height.0 != next {
-                    return Err(mismatch(
-                        Headers::NAME,
-                        key,
-                        height,
-                        format!("gap: expected height {next}"),
-                    ));
-                }
+            if let Some(next) = expected_next
+                && height.0 != next
+            {
+                return Err(mismatch(
+                    Headers::NAME,
+                    key,
+                    height,
+                    format!("gap: expected height {next}"),
+                ));
             }
             prev = Some(validate_block(&r, height, prev)?);
             expected_next = Some(height.0 + 1);
             last = Some(height);
             count += 1;
-            if count % 10_000 == 0 {
+            if count.is_multiple_of(10_000) {
                 tracing::info!(height = height.0, "validating");
             }
         }

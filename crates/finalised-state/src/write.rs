@@ -571,17 +571,17 @@ impl<B: Backend> FinalisedState<B> {
                 ),
             ));
         }
-        if let Some((_, prev)) = tip {
-            if block.header.parent_hash() != prev {
-                return Err(invalid(
-                    block,
-                    height,
-                    format!(
-                        "parent hash {} does not match the tip hash {prev}",
-                        block.header.parent_hash()
-                    ),
-                ));
-            }
+        if let Some((_, prev)) = tip
+            && block.header.parent_hash() != prev
+        {
+            return Err(invalid(
+                block,
+                height,
+                format!(
+                    "parent hash {} does not match the tip hash {prev}",
+                    block.header.parent_hash()
+                ),
+            ));
         }
         Ok(height)
     }
