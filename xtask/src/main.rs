@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod bench_ingest;
+
 use clap::{Args, Parser, Subcommand};
 use fixtures::{FixtureReader, Progress, SynthConfig};
 
@@ -28,6 +30,30 @@ enum Command {
     /// Synthetic chain fixtures.
     #[command(subcommand)]
     Fixtures(FixturesCommand),
+    /// End-to-end benchmarks, each beside a raw baseline measured in the same run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Bulk sync of a fixture on each backend against raw writes of the same bytes.
+    Ingest(bench_ingest::IngestArgs),
+    /// (internal) One sync run, in a child process.
+    #[command(hide = true)]
+    IngestSync {
+        backend: String,
+        fixture: PathBuf,
+        store: PathBuf,
+        budget_mib: u64,
+    },
+    /// (internal) One raw-baseline run, in a child process.
+    #[command(hide = true)]
+    IngestRaw {
+        backend: String,
+        store: PathBuf,
+        raw: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -81,6 +107,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Fixtures(FixturesCommand::Synth(args)) => synth(args),
         Command::Fixtures(FixturesCommand::Verify { dir }) => verify(&dir),
+        Command::Bench(BenchCommand::Ingest(args)) => bench_ingest::run(args).map(|_| ()),
+        Command::Bench(BenchCommand::IngestSync {
+            backend,
+            fixture,
+            store,
+            budget_mib,
+        }) => bench_ingest::child_sync(&backend, &fixture, &store, budget_mib),
+        Command::Bench(BenchCommand::IngestRaw {
+            backend,
+            store,
+            raw,
+        }) => bench_ingest::child_raw(&backend, &store, &raw),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

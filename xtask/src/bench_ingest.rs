@@ -1,0 +1,427 @@
+//! `cargo xtask bench ingest`: bulk sync of a fixture into a new finalised-state store on each
+//! backend, beside a raw baseline measured in the same run: the same key/value bytes, written
+//! straight into the raw backend crate in the same batch shape (one synced transaction per
+//! sync batch, each batch's rows in key order per table).
+//!
+//! Each measurement runs in a child process (this binary, hidden subcommands), so peak RSS
+//! (`VmHWM`) is the sync's own. Two batch budgets are run per backend; the slope of peak RSS
+//! against the budget is what must stay within 1.25 (peak ≤ 1.25 × budget + a fixed base).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use finalised_state::{Backend, Config, FinalisedState, Network, OpenValidation};
+use storage_traits::kv::{Direction, KeyRange, KvRead, KvStore, TableKind};
+use storage_traits::model::{AddrEvent, Height, TxLocation};
+use storage_traits::table::*;
+
+use crate::Result;
+
+/// Options of `bench ingest`.
+#[derive(clap::Args, Debug)]
+pub struct IngestArgs {
+    /// Blocks of the fixture.
+    #[arg(long, default_value_t = 100_000)]
+    pub blocks: u32,
+    /// Fixture seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Spam band length in blocks (starting at 60% of the chain).
+    #[arg(long, default_value_t = 500)]
+    pub spam_len: u32,
+    /// Batch budgets to run, in MiB (two or more give the RSS slope).
+    #[arg(long, value_delimiter = ',', default_values_t = [64u64, 256])]
+    pub budgets_mib: Vec<u64>,
+    /// Backends to run (`redb`, `rocksdb`).
+    #[arg(long, value_delimiter = ',', default_values_t = [String::from("redb"), String::from("rocksdb")])]
+    pub backends: Vec<String>,
+    /// Working directory (fixtures are kept and reused; stores are deleted after each run).
+    #[arg(long, default_value = "target/bench-ingest")]
+    pub work: PathBuf,
+}
+
+/// One measured run, as a child reports it.
+#[derive(Debug, Default, Clone)]
+pub struct RunResult {
+    pub blocks: u64,
+    pub secs: f64,
+    pub batches: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    pub base_rss: u64,
+    pub peak_rss: u64,
+}
+
+impl RunResult {
+    fn parse(out: &str) -> Result<RunResult> {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("RESULT "))
+            .ok_or("child printed no RESULT line")?;
+        let mut r = RunResult::default();
+        for kv in line.split_whitespace().skip(1) {
+            let (k, v) = kv.split_once('=').ok_or("malformed RESULT")?;
+            match k {
+                "blocks" => r.blocks = v.parse()?,
+                "secs" => r.secs = v.parse()?,
+                "batches" => r.batches = v.parse()?,
+                "rows" => r.rows = v.parse()?,
+                "bytes" => r.bytes = v.parse()?,
+                "base_rss" => r.base_rss = v.parse()?,
+                "peak_rss" => r.peak_rss = v.parse()?,
+                _ => {}
+            }
+        }
+        Ok(r)
+    }
+
+    fn print(&self) -> String {
+        format!(
+            "RESULT blocks={} secs={} batches={} rows={} bytes={} base_rss={} peak_rss={}",
+            self.blocks, self.secs, self.batches, self.rows, self.bytes, self.base_rss, self.peak_rss
+        )
+    }
+}
+
+/// `VmRSS` and `VmHWM` of this process, in bytes.
+pub fn rss() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(0, |kib| kib * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+/// The fixture for these arguments, generated once and reused.
+fn fixture(args: &IngestArgs) -> Result<PathBuf> {
+    let dir = args
+        .work
+        .join(format!("fixture-{}-{}-spam{}", args.blocks, args.seed, args.spam_len));
+    if fixtures::FixtureReader::open(&dir).is_ok() {
+        eprintln!("bench ingest: reusing fixture {}", dir.display());
+        return Ok(dir);
+    }
+    let mut cfg = fixtures::SynthConfig::new(args.blocks, args.seed);
+    let start = args.blocks / 10 * 6;
+    cfg.spam_band = (args.spam_len > 0).then(|| start..start + args.spam_len);
+    eprintln!("bench ingest: generating {} blocks into {}", args.blocks, dir.display());
+    let mut opts = fixtures::synth_writer_options(&cfg);
+    opts.overwrite = true;
+    fixtures::write_synth_fixture_with(&cfg, &dir, None, opts, &mut |_| {})?;
+    Ok(dir)
+}
+
+fn child(args: &[String]) -> Result<RunResult> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new(exe).args(args).output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "child {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    RunResult::parse(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Runs the benchmark and prints the table.
+pub fn run(args: IngestArgs) -> Result<Vec<Row>> {
+    std::fs::create_dir_all(&args.work)?;
+    let fixture = fixture(&args)?;
+    let mut rows = Vec::new();
+    for backend in &args.backends {
+        let mut sync_results = Vec::new();
+        for budget in &args.budgets_mib {
+            let store = args.work.join(format!("store-{backend}-{budget}"));
+            let _ = std::fs::remove_dir_all(&store);
+            eprintln!("bench ingest: {backend}, budget {budget} MiB: syncing");
+            let synced = child(&[
+                "bench".into(),
+                "ingest-sync".into(),
+                backend.clone(),
+                fixture.display().to_string(),
+                store.display().to_string(),
+                budget.to_string(),
+            ])?;
+            eprintln!("bench ingest: {backend}, budget {budget} MiB: raw baseline");
+            let raw_dir = args.work.join(format!("raw-{backend}-{budget}"));
+            let _ = std::fs::remove_dir_all(&raw_dir);
+            let raw = child(&[
+                "bench".into(),
+                "ingest-raw".into(),
+                backend.clone(),
+                store.display().to_string(),
+                raw_dir.display().to_string(),
+            ])?;
+            let _ = std::fs::remove_dir_all(&store);
+            let _ = std::fs::remove_dir_all(&raw_dir);
+            sync_results.push((*budget, synced.clone()));
+            rows.push(Row {
+                backend: backend.clone(),
+                budget_mib: *budget,
+                sync: synced,
+                raw,
+            });
+        }
+        let _ = sync_results;
+    }
+    print_table(&rows);
+    Ok(rows)
+}
+
+/// One backend × budget measurement.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub backend: String,
+    pub budget_mib: u64,
+    pub sync: RunResult,
+    pub raw: RunResult,
+}
+
+impl Row {
+    /// Sync throughput over raw throughput (≥ 0.75 is the target).
+    pub fn ratio(&self) -> f64 {
+        self.raw.secs / self.sync.secs.max(1e-9)
+    }
+}
+
+/// The RSS slope (peak growth per budget byte) between the smallest and largest budget of
+/// a backend.
+pub fn rss_slope(rows: &[Row], backend: &str) -> Option<(f64, f64)> {
+    let mut mine: Vec<&Row> = rows.iter().filter(|r| r.backend == backend).collect();
+    mine.sort_by_key(|r| r.budget_mib);
+    let (lo, hi) = (mine.first()?, mine.last()?);
+    if lo.budget_mib == hi.budget_mib {
+        return None;
+    }
+    let slope = (hi.sync.peak_rss as f64 - lo.sync.peak_rss as f64)
+        / ((hi.budget_mib - lo.budget_mib) as f64 * 1024.0 * 1024.0);
+    let base = lo.sync.peak_rss as f64 - slope * lo.budget_mib as f64 * 1024.0 * 1024.0;
+    Some((slope, base))
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<8} {:>7} {:>8} {:>10} {:>11} {:>10} {:>7} {:>10} {:>10}",
+        "backend", "budget", "blocks", "sync b/s", "raw rows/s", "raw b/s", "ratio", "base MiB", "peak MiB"
+    );
+    for r in rows {
+        println!(
+            "{:<8} {:>6}M {:>8} {:>10.0} {:>11.0} {:>10.0} {:>7.2} {:>10.1} {:>10.1}",
+            r.backend,
+            r.budget_mib,
+            r.sync.blocks,
+            r.sync.blocks as f64 / r.sync.secs,
+            r.raw.rows as f64 / r.raw.secs,
+            r.sync.blocks as f64 / r.raw.secs,
+            r.ratio(),
+            mib(r.sync.base_rss),
+            mib(r.sync.peak_rss),
+        );
+    }
+    for backend in rows.iter().map(|r| r.backend.as_str()).collect::<std::collections::BTreeSet<_>>() {
+        if let Some((slope, base)) = rss_slope(rows, backend) {
+            println!(
+                "{backend}: peak RSS = {:.1} MiB + {slope:.2} x budget (target slope <= 1.25)",
+                base / (1024.0 * 1024.0)
+            );
+        }
+    }
+}
+
+fn open_sync<B: Backend>(store: &Path, budget_mib: u64) -> Result<FinalisedState<B>> {
+    let mut c = Config::new(store, Network::Regtest);
+    c.open_validation = OpenValidation::Lazy;
+    c.sync_write_batch_bytes = (budget_mib as usize) << 20;
+    Ok(FinalisedState::<B>::open(c)?)
+}
+
+/// Child: syncs the fixture and prints a RESULT line; writes the batch boundaries (the last
+/// height of every committed batch) to `<store>/batches`.
+pub fn child_sync(backend: &str, fixture: &Path, store: &Path, budget_mib: u64) -> Result<()> {
+    match backend {
+        "redb" => sync_with::<store_redb::RedbStore>(fixture, store, budget_mib),
+        "rocksdb" => sync_with::<store_lmdb_compat::RocksStore>(fixture, store, budget_mib),
+        other => Err(format!("unknown backend {other}").into()),
+    }
+}
+
+fn sync_with<B: Backend>(fixture: &Path, store: &Path, budget_mib: u64) -> Result<()> {
+    let reader = fixtures::FixtureReader::open(fixture)?;
+    let tip = reader.tip().ok_or("empty fixture")?;
+    let state = open_sync::<B>(store, budget_mib)?;
+    let (base_rss, _) = rss();
+    let mut boundaries = Vec::new();
+    let mut read_error = None;
+    let blocks = reader.range(reader.start_height()..=tip)?.map_while(|b| match b {
+        Ok(b) => Some(b),
+        Err(e) => {
+            read_error = Some(e);
+            None
+        }
+    });
+    let started = Instant::now();
+    let written = state.write_blocks(blocks, |p| boundaries.push(p.height.0))?;
+    let secs = started.elapsed().as_secs_f64();
+    if let Some(e) = read_error {
+        return Err(e.into());
+    }
+    let (_, peak_rss) = rss();
+    std::fs::write(
+        store.join("batches"),
+        boundaries.iter().map(|h| h.to_string()).collect::<Vec<_>>().join("\n"),
+    )?;
+    let result = RunResult {
+        blocks: written,
+        secs,
+        batches: boundaries.len() as u64,
+        base_rss,
+        peak_rss,
+        ..Default::default()
+    };
+    println!("{}", result.print());
+    Ok(())
+}
+
+/// The height a row was written at, for assigning it to its sync batch.
+fn row_height(table: &str, key: &[u8], value: &[u8]) -> Result<u32> {
+    let loc = |l: TxLocation| l.block_height;
+    Ok(match table {
+        t if t == Heights::NAME => decode_row::<Heights>(key, value)?.0,
+        t if t == TxidLocation::NAME => loc(decode_row::<TxidLocation>(key, value)?),
+        t if t == Spent::NAME => loc(decode_row::<Spent>(key, value)?),
+        t if t == AddressHistory::NAME => {
+            let e: AddrEvent = decode_row::<AddressHistory>(key, value)?;
+            loc(e.tx_location)
+        }
+        _ => {
+            use storage_traits::TableKey;
+            Height::decode_key(key)?.0
+        }
+    })
+}
+
+/// The rows of a synced store grouped as the sync wrote them: batch → table → rows in key
+/// order. Metadata and accumulator rows (written outside batches) are left out of both.
+type Batches = Vec<BTreeMap<&'static str, Vec<(Vec<u8>, Vec<u8>)>>>;
+
+fn collect_batches<B: Backend>(store: &Path) -> Result<(Batches, u64, u64)> {
+    let boundaries: Vec<u32> = std::fs::read_to_string(store.join("batches"))?
+        .lines()
+        .map(|l| l.parse())
+        .collect::<std::result::Result<_, _>>()?;
+    let state = open_sync::<B>(store, 64)?;
+    let r = state.kv().begin_read()?;
+    let mut batches: Batches = vec![BTreeMap::new(); boundaries.len()];
+    let (mut rows, mut bytes) = (0u64, 0u64);
+    for spec in V1_TABLES {
+        if spec.name == Metadata::NAME || spec.name == TxOutSetAccumulator::NAME {
+            continue;
+        }
+        for row in r.range(spec.name, KeyRange::all(), Direction::Forward)? {
+            let (k, v) = row?;
+            let h = row_height(spec.name, &k, &v)?;
+            let i = boundaries.partition_point(|b| *b < h).min(boundaries.len() - 1);
+            rows += 1;
+            bytes += (k.len() + v.len()) as u64;
+            let (k, v) = match spec.kind {
+                TableKind::DupSort { .. } => (k, v),
+                TableKind::Plain => (k, v),
+            };
+            batches[i].entry(spec.name).or_default().push((k, v));
+        }
+    }
+    for batch in &mut batches {
+        for rows in batch.values_mut() {
+            rows.sort();
+        }
+    }
+    Ok((batches, rows, bytes))
+}
+
+/// Child: writes the synced store's rows into a raw backend, batch by batch, timed.
+pub fn child_raw(backend: &str, store: &Path, raw_dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(raw_dir)?;
+    let (batches, rows, bytes) = match backend {
+        "redb" => collect_batches::<store_redb::RedbStore>(store)?,
+        "rocksdb" => collect_batches::<store_lmdb_compat::RocksStore>(store)?,
+        other => return Err(format!("unknown backend {other}").into()),
+    };
+    let started;
+    match backend {
+        "redb" => {
+            let db = redb::Database::create(raw_dir.join("raw.redb"))?;
+            started = Instant::now();
+            for batch in &batches {
+                let tx = db.begin_write()?;
+                for (table, rows) in batch {
+                    if *table == AddressHistory::NAME {
+                        let def: redb::MultimapTableDefinition<&[u8], &[u8]> =
+                            redb::MultimapTableDefinition::new(table);
+                        let mut t = tx.open_multimap_table(def)?;
+                        for (k, v) in rows {
+                            t.insert(k.as_slice(), v.as_slice())?;
+                        }
+                    } else {
+                        let def: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new(table);
+                        let mut t = tx.open_table(def)?;
+                        for (k, v) in rows {
+                            t.insert(k.as_slice(), v.as_slice())?;
+                        }
+                    }
+                }
+                tx.commit()?;
+            }
+        }
+        _ => {
+            let mut opts = rocksdb::Options::default();
+            opts.create_if_missing(true);
+            opts.create_missing_column_families(true);
+            opts.set_max_open_files(512);
+            let mut table = rocksdb::BlockBasedOptions::default();
+            let cache = rocksdb::Cache::new_lru_cache(64 << 20);
+            table.set_block_cache(&cache);
+            table.set_bloom_filter(10.0, false);
+            table.set_cache_index_and_filter_blocks(true);
+            table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+            opts.set_block_based_table_factory(&table);
+            opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            opts.set_bottommost_compression_type(rocksdb::DBCompressionType::Lz4);
+            let names: Vec<&str> = V1_TABLES.iter().map(|s| s.name).collect();
+            let db = rocksdb::DB::open_cf(&opts, raw_dir, &names)?;
+            let mut wo = rocksdb::WriteOptions::default();
+            wo.set_sync(true);
+            started = Instant::now();
+            for batch in &batches {
+                let mut wb = rocksdb::WriteBatch::default();
+                for (table, rows) in batch {
+                    let cf = db.cf_handle(table).ok_or("missing column family")?;
+                    for (k, v) in rows {
+                        if *table == AddressHistory::NAME {
+                            // The same physical layout the backend uses for dup-sort rows.
+                            wb.put_cf(cf, [k.as_slice(), v.as_slice()].concat(), []);
+                        } else {
+                            wb.put_cf(cf, k, v);
+                        }
+                    }
+                }
+                db.write_opt(wb, &wo)?;
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let result = RunResult { blocks: 0, secs, batches: batches.len() as u64, rows, bytes, ..Default::default() };
+    println!("{}", result.print());
+    Ok(())
+}
