@@ -42,6 +42,21 @@ fn invalid(block: &IndexedBlock, height: Height, reason: impl Into<String>) -> E
 /// Rough per-entry overhead of the in-memory buffers, for the byte budget.
 const ENTRY_OVERHEAD: usize = 96;
 
+/// The most the transparent-list cache holds. A fixed bound, part of the sync's fixed
+/// memory base rather than of the batch budget.
+const TRANSPARENT_CACHE_BYTES: usize = 64 << 20;
+
+/// The in-memory size of a transparent list, roughly.
+fn transparent_size(list: &TransparentTxList) -> usize {
+    list.0
+        .iter()
+        .map(|t| {
+            t.as_ref()
+                .map_or(8, |t| 64 + t.vin.len() * 40 + t.vout.len() * 40)
+        })
+        .sum()
+}
+
 /// Blocks staged but not yet committed, and the random-keyed rows they produce.
 #[derive(Default)]
 pub(crate) struct Batch {
@@ -55,8 +70,11 @@ pub(crate) struct Batch {
     addr_adds: BTreeSet<(Vec<u8>, Vec<u8>)>,
     /// Address-history pairs to delete that were committed before this batch.
     addr_deletes: BTreeSet<(Vec<u8>, Vec<u8>)>,
-    /// Transparent lists of blocks in this batch (and recently read ones), by height.
+    /// Transparent lists of blocks in this batch (and recently read ones), by height: a
+    /// cache for resolving inputs, bounded by [`TRANSPARENT_CACHE_BYTES`].
     transparent: HashMap<u32, Arc<TransparentTxList>>,
+    /// Estimated bytes held by `transparent`.
+    transparent_bytes: usize,
     /// Estimated bytes held by the batch and the write transaction.
     pub(crate) bytes: usize,
     /// Blocks staged.
@@ -129,12 +147,21 @@ impl Batch {
                     .to_owned(),
             })?;
         let list = Arc::new(list);
-        // A cache, not a buffer: bound it so a long bulk sync does not grow it without end.
-        if self.transparent.len() > 4096 {
-            self.transparent.clear();
-        }
-        self.transparent.insert(height, Arc::clone(&list));
+        self.cache_transparent(height, Arc::clone(&list));
         Ok(list)
+    }
+
+    /// Caches a decoded transparent list, emptying the cache first when it is full.
+    fn cache_transparent(&mut self, height: u32, list: Arc<TransparentTxList>) {
+        let size = transparent_size(&list);
+        if self.transparent_bytes + size > TRANSPARENT_CACHE_BYTES {
+            self.transparent.clear();
+            self.transparent_bytes = 0;
+        }
+        self.transparent_bytes += size;
+        if let Some(old) = self.transparent.insert(height, list) {
+            self.transparent_bytes -= transparent_size(&old);
+        }
     }
 
     fn resolve(&mut self, r: &impl KvRead, outpoint: &Outpoint) -> Result<Option<PrevOut>> {
@@ -233,8 +260,7 @@ impl Batch {
                 .map(|t| t.transparent.clone())
                 .collect(),
         );
-        self.transparent
-            .insert(height.0, Arc::new(transparent.clone()));
+        self.cache_transparent(height.0, Arc::new(transparent.clone()));
 
         // Inputs: every spent outpoint exists and is unspent; spent rows; address events.
         let mut spends = Vec::new();
@@ -405,6 +431,7 @@ impl Batch {
             w.put(AddressHistory::NAME, &k, &v)?;
         }
         self.transparent.clear();
+        self.transparent_bytes = 0;
         self.bytes = 0;
         self.blocks = 0;
         Ok(())
