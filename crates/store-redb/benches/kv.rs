@@ -6,19 +6,22 @@
 //!   a raw redb write cursor (the path `insert_sorted` takes), and `KvWrite::put` against raw
 //!   `Table::insert`.
 //! - `get_1m_random`: 1M point reads in random order in one snapshot, against raw
-//!   `ReadOnlyTable::get`.
+//!   `ReadOnlyTable::get`; `raw_get_owned` is raw redb copying each value into an owned
+//!   `Vec`, as `KvRead::get` must.
 //! - `scan_1m`: a forward scan over all 1M rows in one snapshot, through `KvRead::range`
 //!   (owned rows) and `KvRead::visit_range` (borrowed rows), against raw
 //!   `ReadOnlyTable::range`; `raw_range_owned` is raw redb copying each row into owned
 //!   `Vec`s, which shows what the owned-row contract of `range` costs by itself.
 //!
-//! The ratio trait / raw is the result (see the crate README). Both sides of the read
+//! The ratio trait / raw is the result (see the crate README). Times are the benchmark
+//! thread's on-CPU time unless `STORE_REDB_BENCH_CLOCK=wall` (see [`Clock`]). Both sides of the read
 //! benchmarks read byte-identical database files (one built, then copied), each open once.
 
 use std::cell::OnceCell;
 use std::hint::black_box;
 use std::ops::{Bound, ControlFlow};
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
@@ -85,6 +88,76 @@ fn raw_db(path: &Path) -> redb::Database {
     db
 }
 
+/// The clock the benchmarks report. By default the on-CPU time of the benchmark thread
+/// (`/proc/thread-self/schedstat`, nanoseconds, user and kernel): on a shared machine the
+/// time a thread spends descheduled is noise that lands on whichever side of a comparison
+/// happens to run during a burst of load. `STORE_REDB_BENCH_CLOCK=wall` reports wall time
+/// (which also counts waiting for the disk). Every benchmark here runs on one thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Clock {
+    Cpu,
+    Wall,
+}
+
+fn clock() -> Clock {
+    static CLOCK: OnceLock<Clock> = OnceLock::new();
+    *CLOCK.get_or_init(|| {
+        let clock = match std::env::var("STORE_REDB_BENCH_CLOCK").as_deref() {
+            Ok("wall") => Clock::Wall,
+            _ if thread_cpu_ns().is_some() => Clock::Cpu,
+            _ => Clock::Wall,
+        };
+        eprintln!("store-redb bench: reporting {clock:?} time");
+        clock
+    })
+}
+
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A start time on [`clock`].
+enum Stamp {
+    Cpu(u64),
+    Wall(Instant),
+}
+
+impl Stamp {
+    fn now() -> Stamp {
+        match clock() {
+            Clock::Cpu => Stamp::Cpu(thread_cpu_ns().expect("schedstat was readable")),
+            Clock::Wall => Stamp::Wall(Instant::now()),
+        }
+    }
+
+    fn elapsed(&self) -> Duration {
+        match self {
+            Stamp::Cpu(start) => Duration::from_nanos(
+                thread_cpu_ns()
+                    .expect("schedstat was readable")
+                    .saturating_sub(*start),
+            ),
+            Stamp::Wall(start) => start.elapsed(),
+        }
+    }
+}
+
+/// `Bencher::iter` on [`clock`].
+fn iter_timed<R>(b: &mut criterion::Bencher<'_>, mut routine: impl FnMut() -> R) {
+    b.iter_custom(|iters| {
+        let start = Stamp::now();
+        for _ in 0..iters {
+            black_box(routine());
+        }
+        start.elapsed()
+    })
+}
+
 fn group_config(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
     // One iteration is a million operations: ten samples of one iteration each.
     g.sample_size(10)
@@ -105,7 +178,7 @@ fn insert(c: &mut Criterion, d: &Data) {
             for _ in 0..iters {
                 let dir = tempfile::tempdir().unwrap();
                 let store = RedbStore::open(dir.path(), SPECS).unwrap();
-                let start = Instant::now();
+                let start = Stamp::now();
                 let mut w = store.begin_write().unwrap();
                 let n = w
                     .insert_sorted(TABLE, &mut rows.iter().map(|(k, v)| (&k[..], &v[..])))
@@ -123,7 +196,7 @@ fn insert(c: &mut Criterion, d: &Data) {
             for _ in 0..iters {
                 let dir = tempfile::tempdir().unwrap();
                 let db = raw_db(&dir.path().join(DB_FILE_NAME));
-                let start = Instant::now();
+                let start = Stamp::now();
                 let mut txn = db.begin_write().unwrap();
                 txn.set_durability(redb::Durability::None).unwrap();
                 {
@@ -146,7 +219,7 @@ fn insert(c: &mut Criterion, d: &Data) {
             for _ in 0..iters {
                 let dir = tempfile::tempdir().unwrap();
                 let store = RedbStore::open(dir.path(), SPECS).unwrap();
-                let start = Instant::now();
+                let start = Stamp::now();
                 let mut w = store.begin_write().unwrap();
                 for (k, v) in rows {
                     w.put(TABLE, k, v).unwrap();
@@ -163,7 +236,7 @@ fn insert(c: &mut Criterion, d: &Data) {
             for _ in 0..iters {
                 let dir = tempfile::tempdir().unwrap();
                 let db = raw_db(&dir.path().join(DB_FILE_NAME));
-                let start = Instant::now();
+                let start = Stamp::now();
                 let mut txn = db.begin_write().unwrap();
                 txn.set_durability(redb::Durability::None).unwrap();
                 {
@@ -220,7 +293,7 @@ fn reads(c: &mut Criterion, d: &Data) {
     let mut g = c.benchmark_group("get_1m_random");
     group_config(&mut g);
     g.bench_function("trait_get", |b| {
-        b.iter(|| {
+        iter_timed(b, || {
             let r = fx().store.begin_read().unwrap();
             let mut bytes = 0usize;
             for k in &keys {
@@ -231,7 +304,7 @@ fn reads(c: &mut Criterion, d: &Data) {
         })
     });
     g.bench_function("raw_get", |b| {
-        b.iter(|| {
+        iter_timed(b, || {
             let txn = fx().db.begin_read().unwrap();
             let table = txn.open_table(DEF).unwrap();
             let mut bytes = 0usize;
@@ -245,12 +318,28 @@ fn reads(c: &mut Criterion, d: &Data) {
             black_box(bytes)
         })
     });
+    // Diagnostic: raw redb copying each value into an owned `Vec`, as `KvRead::get` must.
+    g.bench_function("raw_get_owned", |b| {
+        iter_timed(b, || {
+            let txn = fx().db.begin_read().unwrap();
+            let table = txn.open_table(DEF).unwrap();
+            let mut bytes = 0usize;
+            for k in &keys {
+                bytes += table
+                    .get(&k[..])
+                    .unwrap()
+                    .map_or(0, |v| black_box(v.value().to_vec()).len());
+            }
+            assert_eq!(bytes, N as usize * VALUE_LEN);
+            black_box(bytes)
+        })
+    });
     g.finish();
 
     let mut g = c.benchmark_group("scan_1m");
     group_config(&mut g);
     g.bench_function("trait_range", |b| {
-        b.iter(|| {
+        iter_timed(b, || {
             let r = fx().store.begin_read().unwrap();
             let mut n = 0u64;
             let mut bytes = 0usize;
@@ -264,7 +353,7 @@ fn reads(c: &mut Criterion, d: &Data) {
         })
     });
     g.bench_function("trait_visit_range", |b| {
-        b.iter(|| {
+        iter_timed(b, || {
             let r = fx().store.begin_read().unwrap();
             let mut n = 0u64;
             let mut bytes = 0usize;
@@ -279,7 +368,7 @@ fn reads(c: &mut Criterion, d: &Data) {
         })
     });
     g.bench_function("raw_range", |b| {
-        b.iter(|| {
+        iter_timed(b, || {
             let txn = fx().db.begin_read().unwrap();
             let table = txn.open_table(DEF).unwrap();
             let mut n = 0u64;
@@ -297,7 +386,7 @@ fn reads(c: &mut Criterion, d: &Data) {
     // (its rows are owned `(Vec<u8>, Vec<u8>)`): the part of `trait_range`'s cost that is
     // the owned-row contract rather than this crate.
     g.bench_function("raw_range_owned", |b| {
-        b.iter(|| {
+        iter_timed(b, || {
             let txn = fx().db.begin_read().unwrap();
             let table = txn.open_table(DEF).unwrap();
             let mut n = 0u64;

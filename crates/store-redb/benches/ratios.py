@@ -14,6 +14,7 @@ PAIRS = [
     ("insert_1m_sorted", "trait_insert_sorted", "raw_cursor_insert", "1M sorted inserts, one txn: `insert_sorted` vs redb write cursor"),
     ("insert_1m_sorted", "trait_put", "raw_table_insert", "1M sorted inserts, one txn: `put` vs `Table::insert`"),
     ("get_1m_random", "trait_get", "raw_get", "1M random point gets, one snapshot"),
+    ("get_1m_random", "raw_get_owned", "raw_get", "diagnostic: redb `get` + copy to owned `Vec` vs redb `get`"),
     ("scan_1m", "trait_range", "raw_range", "1M-row scan: `range` (owned rows) vs redb `range`"),
     ("scan_1m", "trait_visit_range", "raw_range", "1M-row scan: `visit_range` (borrowed rows) vs redb `range`"),
     ("scan_1m", "raw_range_owned", "raw_range", "diagnostic: redb `range` + copy to owned `Vec`s vs redb `range`"),

@@ -52,6 +52,7 @@ impl<'s> RedbSnapshot<'s> {
     }
 
     /// The open handle of `table`, and the table's `'static` name (for iterator errors).
+    #[inline]
     fn table(&self, table: &str) -> Result<(&ReadTable, &'static str)> {
         let i = self.store.table_index(table)?;
         let spec = &self.store.specs[i];
@@ -76,7 +77,11 @@ impl<'s> RedbSnapshot<'s> {
     }
 }
 
+// `#[inline]` on the point operations: without it a call from another crate cannot be
+// inlined (no LTO by default), and in a loop of random point reads the call boundary alone
+// measured ~10% (the CPU overlaps fewer of the next lookup's cache misses).
 impl KvRead for RedbSnapshot<'_> {
+    #[inline]
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.table(table)?.0 {
             ReadTable::Plain(t) => plain_get(t, table, key),
@@ -91,6 +96,7 @@ impl KvRead for RedbSnapshot<'_> {
         }
     }
 
+    #[inline]
     fn get_dup(&self, table: &str, key: &[u8]) -> Result<Vec<Vec<u8>>> {
         match self.table(table)?.0 {
             ReadTable::Plain(t) => Ok(plain_get(t, table, key)?.into_iter().collect()),
@@ -127,6 +133,7 @@ impl KvRead for RedbSnapshot<'_> {
 // The read operations, generic over redb's read-only and read-write table handles so that
 // snapshots and write transactions share one implementation.
 
+#[inline]
 pub(crate) fn plain_get<T: ReadableTable<Bytes, Bytes>>(
     t: &T,
     table: &str,

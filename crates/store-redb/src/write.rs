@@ -88,6 +88,7 @@ impl<'s> RedbWriter<'s> {
     }
 
     /// The handle of `table` (opened on first use) and its spec.
+    #[inline]
     fn table(&self, table: &str) -> Result<(&WriteTable<'static>, &'s TableSpec)> {
         let i = self.store.table_index(table)?;
         let spec = &self.store.specs[i];
@@ -101,6 +102,7 @@ impl<'s> RedbWriter<'s> {
         Ok((cell.get_or_init(|| opened), spec))
     }
 
+    #[inline]
     fn table_mut(&mut self, table: &str) -> Result<(&mut WriteTable<'static>, &'s TableSpec)> {
         let i = self.store.table_index(table)?;
         let spec = &self.store.specs[i];
@@ -150,7 +152,9 @@ fn unsorted(table: &str, key: &[u8], previous: &[u8]) -> Error {
     }
 }
 
+// `#[inline]` on the point operations, as on the snapshot's (see there).
 impl KvRead for RedbWriter<'_> {
+    #[inline]
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.table(table)?.0 {
             WriteTable::Plain(t) => plain_get(t, table, key),
@@ -199,6 +203,7 @@ impl KvRead for RedbWriter<'_> {
 }
 
 impl KvWrite for RedbWriter<'_> {
+    #[inline]
     fn put(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<()> {
         match self.table_mut(table)? {
             (WriteTable::Plain(t), _) => t.insert(key, value).map(drop),
