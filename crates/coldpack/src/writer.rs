@@ -1,0 +1,242 @@
+//! Writing a pack: records streamed in height order, then the index and the trailer.
+//!
+//! The writer is deterministic: the bytes depend only on the payloads, the options
+//! (codec, level, record kind, first height) and, for zstd, the linked library version
+//! (recorded in the trailer). Nothing else (no time, no path, no buffer size) reaches
+//! the file.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result, io};
+use crate::format::{
+    Codec, FLAGS_V1, FORMAT_VERSION, MAX_RECORD_LEN, TRAILER_LEN, Trailer, blake2b256_state,
+    finalize32, record_crc,
+};
+
+/// What a pack is written with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackOptions {
+    /// How records are stored.
+    pub codec: Codec,
+    /// What the records hold (see [`crate::format::RECORD_KIND_PAYLOAD`]).
+    pub record_kind: u32,
+    /// The height of the first record.
+    pub first_height: u32,
+}
+
+/// A finished pack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackSummary {
+    /// Its trailer.
+    pub trailer: Trailer,
+    /// BLAKE2b-256 of the whole file: its object name in the content-addressed store.
+    pub object_hash: [u8; 32],
+    /// Its length in bytes.
+    pub size: u64,
+}
+
+impl PackSummary {
+    /// The object name in hex.
+    pub fn object_hex(&self) -> String {
+        hex::encode(self.object_hash)
+    }
+}
+
+/// Streams records into a pack. `W` is the sink; [`PackWriter::create_new`] writes a
+/// file at its final path and fsyncs it in [`PackWriter::finish`].
+pub struct PackWriter<W: Write> {
+    out: W,
+    path: PathBuf,
+    opts: PackOptions,
+    index: Vec<u8>,
+    hasher: blake2b_simd::State,
+    data_size: u64,
+    count: u32,
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+    scratch: Vec<u8>,
+}
+
+/// The file sink: a buffered file created at its final path, fsynced at the end.
+pub struct PackFile {
+    file: BufWriter<File>,
+}
+
+impl Write for PackFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl PackWriter<PackFile> {
+    /// Creates the pack at `path`, which must not exist (`O_CREAT | O_EXCL`: a pack is
+    /// written once at its final path, never over another file's inode).
+    pub fn create_new(path: &Path, opts: PackOptions) -> Result<Self> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(io(path))?;
+        let sink = PackFile {
+            file: BufWriter::with_capacity(1 << 20, file),
+        };
+        PackWriter::new(sink, path, opts)
+    }
+
+    /// Writes the index and trailer, flushes and fsyncs the file (not its directory:
+    /// the caller's protocol does that).
+    pub fn finish(self) -> Result<PackSummary> {
+        let path = self.path.clone();
+        let (sink, summary) = self.finish_into()?;
+        let file = sink
+            .file
+            .into_inner()
+            .map_err(|e| Error::io(&path, e.into_error()))?;
+        file.sync_all().map_err(io(&path))?;
+        Ok(summary)
+    }
+}
+
+impl PackWriter<Vec<u8>> {
+    /// A writer into memory (tests, fuzzing, objects built before they are stored).
+    pub fn in_memory(opts: PackOptions) -> Result<Self> {
+        PackWriter::new(Vec::new(), Path::new("<memory>"), opts)
+    }
+}
+
+impl<W: Write> PackWriter<W> {
+    /// A writer over any sink; `path` only names it in errors.
+    pub fn new(out: W, path: &Path, opts: PackOptions) -> Result<Self> {
+        let path = path.to_path_buf();
+        opts.codec.validate().map_err(|reason| Error::Writer {
+            path: path.clone(),
+            reason,
+        })?;
+        let compressor = match opts.codec {
+            Codec::None => None,
+            Codec::Zstd { level } => {
+                let mut c = zstd::bulk::Compressor::new(level).map_err(io(&path))?;
+                // Pin every parameter that shapes the frame, so the bytes depend on the
+                // level and the library version only.
+                for p in [
+                    zstd::zstd_safe::CParameter::ChecksumFlag(false),
+                    zstd::zstd_safe::CParameter::ContentSizeFlag(true),
+                    zstd::zstd_safe::CParameter::DictIdFlag(false),
+                    zstd::zstd_safe::CParameter::NbWorkers(0),
+                ] {
+                    c.set_parameter(p).map_err(io(&path))?;
+                }
+                Some(c)
+            }
+        };
+        Ok(PackWriter {
+            out,
+            path,
+            opts,
+            index: Vec::new(),
+            hasher: blake2b256_state(),
+            data_size: 0,
+            count: 0,
+            compressor,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// How many records so far.
+    pub fn record_count(&self) -> u32 {
+        self.count
+    }
+
+    /// The height the next record holds.
+    pub fn next_height(&self) -> Option<u32> {
+        self.opts.first_height.checked_add(self.count)
+    }
+
+    /// Appends the record of the next height.
+    pub fn push(&mut self, payload: &[u8]) -> Result<()> {
+        let writer_err = |reason: String| Error::Writer {
+            path: self.path.clone(),
+            reason,
+        };
+        let Some(height) = self.next_height() else {
+            return Err(writer_err("height overflows u32".into()));
+        };
+        if payload.len() > MAX_RECORD_LEN as usize {
+            return Err(writer_err(format!(
+                "record of height {height} is {} bytes; a pack record holds at most {MAX_RECORD_LEN}",
+                payload.len()
+            )));
+        }
+        let raw_len = payload.len() as u32;
+        let stored: &[u8] = match self.compressor.as_mut() {
+            None => payload,
+            Some(c) => {
+                self.scratch.clear();
+                self.scratch
+                    .reserve(zstd::zstd_safe::compress_bound(payload.len()));
+                c.compress_to_buffer(payload, &mut self.scratch)
+                    .map_err(|e| Error::io(&self.path, e))?;
+                &self.scratch
+            }
+        };
+        let crc = record_crc(height, stored).to_le_bytes();
+        self.out.write_all(stored).map_err(io(&self.path))?;
+        self.out.write_all(&crc).map_err(io(&self.path))?;
+        self.hasher.update(stored);
+        self.hasher.update(&crc);
+        self.index
+            .extend_from_slice(&(stored.len() as u32).to_le_bytes());
+        self.index.extend_from_slice(&raw_len.to_le_bytes());
+        self.data_size += stored.len() as u64 + 4;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Writes the index and the trailer and returns the sink (flushed) with the summary.
+    pub fn finish_into(mut self) -> Result<(W, PackSummary)> {
+        self.out.write_all(&self.index).map_err(io(&self.path))?;
+        self.hasher.update(&self.index);
+        let trailer = Trailer {
+            version: FORMAT_VERSION,
+            flags: FLAGS_V1,
+            codec: self.opts.codec,
+            codec_version: self.opts.codec.library_version(),
+            record_kind: self.opts.record_kind,
+            first_height: self.opts.first_height,
+            record_count: self.count,
+            data_size: self.data_size,
+            index_size: self.index.len() as u64,
+            index_crc32c: crc32c::crc32c(&self.index),
+            content_hash: finalize32(&self.hasher),
+        };
+        let bytes = trailer.encode();
+        self.out.write_all(&bytes).map_err(io(&self.path))?;
+        self.out.flush().map_err(io(&self.path))?;
+        self.hasher.update(&bytes);
+        let summary = PackSummary {
+            object_hash: finalize32(&self.hasher),
+            size: self.data_size + self.index.len() as u64 + TRAILER_LEN as u64,
+            trailer,
+        };
+        Ok((self.out, summary))
+    }
+}
+
+/// Builds a whole pack in memory.
+pub fn pack_to_vec<'a>(
+    opts: PackOptions,
+    records: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<(Vec<u8>, PackSummary)> {
+    let mut w = PackWriter::in_memory(opts)?;
+    for r in records {
+        w.push(r)?;
+    }
+    w.finish_into()
+}
