@@ -34,6 +34,15 @@ impl ReadAt for File {
     }
 }
 
+impl<T: ReadAt + ?Sized> ReadAt for &T {
+    fn size(&self) -> std::io::Result<u64> {
+        (**self).size()
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        (**self).read_exact_at(buf, offset)
+    }
+}
+
 impl ReadAt for [u8] {
     fn size(&self) -> std::io::Result<u64> {
         Ok(self.len() as u64)
