@@ -1,1 +1,245 @@
-fn main(){}
+//! Freezing and reading packs against raw file I/O of the same bytes, in the same run.
+//!
+//! - `freeze/pack_none`: a `.pack` of realistic block payloads (`IndexedBlock::to_bytes()`
+//!   of a synthetic chain), no compression: records + CRC32C + index + trailer + BLAKE2b-256
+//!   of the whole file, written at a fresh path and fsynced. Baseline `freeze/raw_write_fsync`:
+//!   the finished pack's bytes written sequentially to a fresh file and fsynced.
+//! - `read/pack_record`: random single-record reads through an open `PackReader` (one pread,
+//!   CRC check, copy out). Baseline `read/raw_pread`: a pread of the same byte ranges into a
+//!   reused buffer.
+//!
+//! The ratios (the result; absolute times on shared machines are noise) are printed at the
+//! end from an interleaved measurement: round after round, each routine once.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use coldpack::format::{Codec, RECORD_KIND_PAYLOAD};
+use coldpack::{PackOptions, PackReader, PackWriter};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use storage_traits::Versioned;
+
+fn payloads() -> Vec<Vec<u8>> {
+    // A synthetic chain with spam blocks, so record sizes range from a few hundred bytes
+    // to tens of kilobytes (as real chains do).
+    let mut cfg = fixtures::SynthConfig::new(2_000, 7);
+    cfg.spam_band = Some(500..520);
+    fixtures::synth_chain(&cfg).map(|b| b.to_bytes()).collect()
+}
+
+fn write_pack(path: &Path, recs: &[Vec<u8>], codec: Codec) -> u64 {
+    let mut w = PackWriter::create_new(
+        path,
+        PackOptions {
+            codec,
+            record_kind: RECORD_KIND_PAYLOAD,
+            first_height: 0,
+        },
+    )
+    .unwrap();
+    for r in recs {
+        w.push(r).unwrap();
+    }
+    w.finish().unwrap().size
+}
+
+fn write_raw(path: &Path, bytes: &[u8]) {
+    let mut f = File::create_new(path).unwrap();
+    f.write_all(bytes).unwrap();
+    f.sync_all().unwrap();
+}
+
+fn time<F: FnMut()>(mut f: F) -> Duration {
+    let t = Instant::now();
+    f();
+    t.elapsed()
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    recs: Vec<Vec<u8>>,
+    pack_bytes: Vec<u8>,
+    reader: PackReader,
+    raw: File,
+    ranges: Vec<(u64, usize)>,
+    picks: Vec<u32>,
+}
+
+fn fixture() -> Fixture {
+    let dir =
+        tempfile::tempdir_in(std::env::var_os("COLDPACK_BENCH_DIR").unwrap_or_else(|| ".".into()))
+            .unwrap();
+    let recs = payloads();
+    let p = dir.path().join("read.pack");
+    write_pack(&p, &recs, Codec::None);
+    let pack_bytes = std::fs::read(&p).unwrap();
+    let reader = PackReader::open(&p).unwrap();
+    let raw = File::open(&p).unwrap();
+    let ranges = (0..reader.record_count())
+        .map(|i| {
+            (
+                reader.record_offset(i).unwrap(),
+                reader.stored_len(i).unwrap() as usize + 4,
+            )
+        })
+        .collect();
+    // A fixed pseudo-random order of records.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let picks = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % u64::from(reader.record_count())) as u32
+        })
+        .collect();
+    Fixture {
+        dir,
+        recs,
+        pack_bytes,
+        reader,
+        raw,
+        ranges,
+        picks,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let fx = fixture();
+    let bytes = fx.pack_bytes.len() as u64;
+    let mut n = 0u64;
+    let mut fresh = |tag: &str| {
+        n += 1;
+        fx.dir.path().join(format!("{tag}-{n}"))
+    };
+
+    let mut g = c.benchmark_group("freeze");
+    g.throughput(Throughput::Bytes(bytes));
+    g.sample_size(10);
+    g.bench_function(BenchmarkId::new("pack_none", bytes), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let p = fresh("p");
+                total += time(|| {
+                    write_pack(&p, &fx.recs, Codec::None);
+                });
+                std::fs::remove_file(&p).unwrap();
+            }
+            total
+        })
+    });
+    g.bench_function(BenchmarkId::new("raw_write_fsync", bytes), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let p = fresh("r");
+                total += time(|| write_raw(&p, &fx.pack_bytes));
+                std::fs::remove_file(&p).unwrap();
+            }
+            total
+        })
+    });
+    g.bench_function(BenchmarkId::new("pack_zstd3", bytes), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let p = fresh("z");
+                total += time(|| {
+                    write_pack(&p, &fx.recs, Codec::Zstd { level: 3 });
+                });
+                std::fs::remove_file(&p).unwrap();
+            }
+            total
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("read");
+    g.throughput(Throughput::Elements(fx.picks.len() as u64));
+    let mut out = Vec::new();
+    g.bench_function("pack_record", |b| {
+        b.iter(|| {
+            for &i in &fx.picks {
+                std::hint::black_box(fx.reader.read_ref(i, &mut out).unwrap());
+            }
+        })
+    });
+    let mut buf = vec![0u8; fx.ranges.iter().map(|r| r.1).max().unwrap_or(0)];
+    g.bench_function("raw_pread", |b| {
+        b.iter(|| {
+            for &i in &fx.picks {
+                let (off, len) = fx.ranges[i as usize];
+                fx.raw.read_exact_at(&mut buf[..len], off).unwrap();
+                std::hint::black_box(&buf[..len]);
+            }
+        })
+    });
+    g.finish();
+
+    interleaved(&fx, &mut fresh);
+}
+
+/// Round after round, each routine once; the ratio of the medians.
+fn interleaved(fx: &Fixture, fresh: &mut dyn FnMut(&str) -> std::path::PathBuf) {
+    let rounds = 15;
+    let (mut pack, mut raw, mut rd, mut pr) = (vec![], vec![], vec![], vec![]);
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; fx.ranges.iter().map(|r| r.1).max().unwrap_or(0)];
+    for _ in 0..rounds {
+        let p = fresh("ip");
+        pack.push(time(|| {
+            write_pack(&p, &fx.recs, Codec::None);
+        }));
+        std::fs::remove_file(&p).unwrap();
+        let p = fresh("ir");
+        raw.push(time(|| write_raw(&p, &fx.pack_bytes)));
+        std::fs::remove_file(&p).unwrap();
+        rd.push(time(|| {
+            for &i in &fx.picks {
+                std::hint::black_box(fx.reader.read_ref(i, &mut out).unwrap());
+            }
+        }));
+        pr.push(time(|| {
+            for &i in &fx.picks {
+                let (off, len) = fx.ranges[i as usize];
+                fx.raw.read_exact_at(&mut buf[..len], off).unwrap();
+                std::hint::black_box(&buf[..len]);
+            }
+        }));
+    }
+    let med = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (pack, raw, rd, pr) = (med(&mut pack), med(&mut raw), med(&mut rd), med(&mut pr));
+    let mb = fx.pack_bytes.len() as f64 / 1e6;
+    println!("\n== coldpack ratios (interleaved, {rounds} rounds, medians) ==");
+    println!(
+        "freeze, no compression: pack {:.0} MB/s, raw write+fsync {:.0} MB/s, ratio {:.2} (target >= 0.7); {} records, {:.1} MB",
+        mb / pack.as_secs_f64(),
+        mb / raw.as_secs_f64(),
+        raw.as_secs_f64() / pack.as_secs_f64(),
+        fx.recs.len(),
+        mb
+    );
+    let n = fx.picks.len() as f64;
+    println!(
+        "random single-record reads: pack {:.2} us/read, raw pread {:.2} us/read, ratio {:.2} (target >= 0.8)",
+        rd.as_secs_f64() * 1e6 / n,
+        pr.as_secs_f64() * 1e6 / n,
+        pr.as_secs_f64() / rd.as_secs_f64()
+    );
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    targets = bench
+}
+criterion_main!(benches);

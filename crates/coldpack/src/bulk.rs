@@ -42,7 +42,13 @@ pub fn wait_for_coverage(
         let tip = backend.tip()?;
         if let Some(t) = tip.filter(|&t| t >= height) {
             if waited {
-                tracing::info!(chunk, height, tip = t, waited_ms = start.elapsed().as_millis() as u64, "backend caught up");
+                tracing::info!(
+                    chunk,
+                    height,
+                    tip = t,
+                    waited_ms = start.elapsed().as_millis() as u64,
+                    "backend caught up"
+                );
             }
             return Ok(t);
         }
@@ -56,7 +62,12 @@ pub fn wait_for_coverage(
             });
         }
         if !waited {
-            tracing::info!(chunk, height, ?tip, "waiting for the bulk backend to cover the chunk");
+            tracing::info!(
+                chunk,
+                height,
+                ?tip,
+                "waiting for the bulk backend to cover the chunk"
+            );
             waited = true;
         }
         std::thread::sleep(poll.min(timeout - elapsed));
@@ -74,7 +85,9 @@ pub struct LocalDirBackend {
 
 impl std::fmt::Debug for LocalDirBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalDirBackend").field("dir", &self.dir).finish()
+        f.debug_struct("LocalDirBackend")
+            .field("dir", &self.dir)
+            .finish()
     }
 }
 

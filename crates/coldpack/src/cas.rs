@@ -142,7 +142,10 @@ pub fn decode_tree(b: &[u8]) -> std::result::Result<Vec<TreeEntry>, String> {
         let len = r.u8()? as usize;
         let name = r.take(len)?;
         if !valid_name(name) {
-            return Err(format!("invalid entry name {:?}", String::from_utf8_lossy(name)));
+            return Err(format!(
+                "invalid entry name {:?}",
+                String::from_utf8_lossy(name)
+            ));
         }
         let mode = match r.u8()? {
             1 => EntryMode::Pack,
@@ -316,10 +319,16 @@ pub fn check_ref_name(name: &str) -> Result<()> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     {
-        return Err(bad("a ref's last part is 1 to 64 of [A-Za-z0-9._-], not starting with '.'"));
+        return Err(bad(
+            "a ref's last part is 1 to 64 of [A-Za-z0-9._-], not starting with '.'",
+        ));
     }
     Ok(())
 }
+
+/// Called by GC with an unreachable object's path; prunes the canonical pack that is the
+/// same inode, if any, and says which (kind, chunk) it was.
+pub type PruneCanonical<'a> = dyn FnMut(&Path) -> Result<Option<(String, u32)>> + 'a;
 
 /// The main branch.
 pub const MAIN: &str = "heads/main";
@@ -349,7 +358,11 @@ impl Cas {
     /// Opens (creating when absent) the store at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Cas> {
         let root = root.into();
-        for d in [root.join("objects"), root.join("refs/heads"), root.join("refs/snapshots")] {
+        for d in [
+            root.join("objects"),
+            root.join("refs/heads"),
+            root.join("refs/snapshots"),
+        ] {
             let created = create_dirs(&d)?;
             fsync_created_dirs(&created)?;
         }
@@ -524,13 +537,19 @@ impl Cas {
                 let bucket: u32 = parse_digits(&b.name, 5)
                     .ok_or_else(|| corrupt(&k.id, format!("bad bucket name {}", b.name)))?;
                 if b.mode != EntryMode::Tree {
-                    return Err(corrupt(&k.id, format!("bucket {} is not a subtree", b.name)));
+                    return Err(corrupt(
+                        &k.id,
+                        format!("bucket {} is not a subtree", b.name),
+                    ));
                 }
                 for p in self.read_tree(&b.id)? {
                     let chunk = parse_digits(&p.name, 8)
                         .filter(|c| c / TREE_BUCKET == bucket && p.mode == EntryMode::Pack)
                         .ok_or_else(|| {
-                            corrupt(&b.id, format!("bad pack entry {} in bucket {bucket}", p.name))
+                            corrupt(
+                                &b.id,
+                                format!("bad pack entry {} in bucket {bucket}", p.name),
+                            )
                         })?;
                     m.packs.insert(
                         (k.name.clone(), chunk),
@@ -550,9 +569,7 @@ impl Cas {
         if c.parents.len() > MAX_PARENTS || c.message.len() > MAX_MESSAGE {
             return Err(Error::BadRef {
                 name: "<commit>".into(),
-                reason: format!(
-                    "at most {MAX_PARENTS} parents and {MAX_MESSAGE} message bytes"
-                ),
+                reason: format!("at most {MAX_PARENTS} parents and {MAX_MESSAGE} message bytes"),
             });
         }
         self.put_object(&encode_commit(c))
@@ -585,7 +602,10 @@ impl Cas {
                 referrer: format!("ref {name}"),
             });
         }
-        atomic_replace(&self.ref_path(name), format!("{}\n", commit.to_hex()).as_bytes())
+        atomic_replace(
+            &self.ref_path(name),
+            format!("{}\n", commit.to_hex()).as_bytes(),
+        )
     }
 
     /// Deletes a ref (and fsyncs its directory); true when it existed.
@@ -783,10 +803,7 @@ impl Cas {
     /// canonical file (same inode) are pruned through the catalog first (`pruning`, unlink,
     /// fsync directory, delete key) by `prune_canonical`, which gets the object's path and
     /// returns the (kind, chunk) it pruned, if any. The caller holds [`Cas::lock`].
-    pub fn gc_locked(
-        &self,
-        prune_canonical: &mut dyn FnMut(&Path) -> Result<Option<(String, u32)>>,
-    ) -> Result<GcReport> {
+    pub fn gc_locked(&self, prune_canonical: &mut PruneCanonical<'_>) -> Result<GcReport> {
         let reachable = self.reachable()?;
         let (ids, debris) = self.list_objects()?;
         let mut report = GcReport {
@@ -795,10 +812,11 @@ impl Cas {
         };
         let mut dirs = BTreeSet::new();
         for p in debris {
-            if p.is_file() && crate::fsutil::remove_if_exists(&p)? {
-                if let Some(d) = p.parent() {
-                    dirs.insert(d.to_path_buf());
-                }
+            if p.is_file()
+                && crate::fsutil::remove_if_exists(&p)?
+                && let Some(d) = p.parent()
+            {
+                dirs.insert(d.to_path_buf());
             }
         }
         for id in ids {

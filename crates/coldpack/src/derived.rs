@@ -114,7 +114,10 @@ impl<R: ReadAt> KeyIndexReader<R> {
         if r.is_empty() || r.len() % ENTRY_LEN != 0 {
             return Err(Error::CorruptPack {
                 path: self.pack.path().to_path_buf(),
-                reason: format!("key-index record {i} is {} bytes, not whole entries", r.len()),
+                reason: format!(
+                    "key-index record {i} is {} bytes, not whole entries",
+                    r.len()
+                ),
             });
         }
         Ok(r)

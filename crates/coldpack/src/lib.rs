@@ -6,7 +6,7 @@
 //!   content hash. Deterministic writer; one read to open, one read per record, every read
 //!   verified; total decoder.
 //! - [`cas`]: objects named by BLAKE2b-256, the manifest tree, commits, refs, GC, verify.
-//! - [`process`]: [`Freezer::process_chunk`] (the one-write protocol), 
+//! - [`process`]: [`Freezer::process_chunk`] (the one-write protocol),
 //!   [`Freezer::backfill_source`] (hot → local pack → bulk backend, loss vs staleness),
 //!   recovery and GC through the catalog.
 //! - [`bulk`]: the bulk-backend trait and its local fixture-directory implementation.
@@ -19,6 +19,8 @@ pub mod derived;
 pub mod error;
 pub mod format;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod process;
 pub mod reader;
 pub mod traits;

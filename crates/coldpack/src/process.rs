@@ -289,10 +289,13 @@ impl<'a> Freezer<'a> {
     }
 
     fn spec(&self, kind: &str) -> Result<&KindSpec> {
-        self.config.kinds.get(kind).ok_or_else(|| Error::UnknownKind {
-            kind: kind.to_owned(),
-            reason: "not configured in this freezer".into(),
-        })
+        self.config
+            .kinds
+            .get(kind)
+            .ok_or_else(|| Error::UnknownKind {
+                kind: kind.to_owned(),
+                reason: "not configured in this freezer".into(),
+            })
     }
 
     /// Chooses `chunk`'s source, in this order:
@@ -411,8 +414,8 @@ impl<'a> Freezer<'a> {
         let rebuilding_payload = todo.contains(&self.config.payload_kind.as_str());
         let source = self.backfill_source(chunk, rebuilding_payload)?;
         self.step(Step::SourceChosen)?;
-        let _span = tracing::info_span!("freeze", chunk, kinds = ?todo, source = source.name())
-            .entered();
+        let _span =
+            tracing::info_span!("freeze", chunk, kinds = ?todo, source = source.name()).entered();
 
         // Mark, then clear the canonical paths (under the lock: GC must not see a
         // half-changed chunk).
@@ -527,14 +530,20 @@ impl<'a> Freezer<'a> {
             for b in builders.iter_mut() {
                 match b {
                     Building::Payload(w) => w.push(payload)?,
-                    Building::Keys(x, kb, _) => kb.add(x.as_ref(), h, payload).map_err(|e| {
-                        match e {
-                            Error::SourceMismatch { source_name, reason, .. } => {
-                                Error::SourceMismatch { source_name, chunk, reason }
-                            }
+                    Building::Keys(x, kb, _) => {
+                        kb.add(x.as_ref(), h, payload).map_err(|e| match e {
+                            Error::SourceMismatch {
+                                source_name,
+                                reason,
+                                ..
+                            } => Error::SourceMismatch {
+                                source_name,
+                                chunk,
+                                reason,
+                            },
                             e => e,
-                        }
-                    })?,
+                        })?
+                    }
                 }
             }
             if h == mid {
@@ -705,7 +714,10 @@ impl<'a> Freezer<'a> {
                     continue;
                 }
                 if !path.exists() {
-                    out.push(format!("{kind}/{chunk:08}: frozen but {} is missing", path.display()));
+                    out.push(format!(
+                        "{kind}/{chunk:08}: frozen but {} is missing",
+                        path.display()
+                    ));
                     continue;
                 }
                 match manifest.get(kind, chunk) {
@@ -717,8 +729,14 @@ impl<'a> Freezer<'a> {
                 }
             }
             for (k, chunk) in manifest.packs.keys() {
-                if k == kind && !keys.iter().any(|&(c, s)| c == *chunk && s == ColdState::Frozen) {
-                    out.push(format!("{kind}/{chunk:08}: main names it but the key is not frozen"));
+                if k == kind
+                    && !keys
+                        .iter()
+                        .any(|&(c, s)| c == *chunk && s == ColdState::Frozen)
+                {
+                    out.push(format!(
+                        "{kind}/{chunk:08}: main names it but the key is not frozen"
+                    ));
                 }
             }
         }

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result, io};
 use crate::format::{
-    Codec, INDEX_ENTRY_LEN, MAX_RECORD_LEN, MAX_STORED_LEN, RECORD_CRC_LEN, TAIL_READ,
-    TRAILER_LEN, Trailer, ZSTD_WINDOW_LOG_MAX, blake2b256_state, finalize32, le32, record_crc,
+    Codec, INDEX_ENTRY_LEN, MAX_RECORD_LEN, MAX_STORED_LEN, RECORD_CRC_LEN, TAIL_READ, TRAILER_LEN,
+    Trailer, ZSTD_WINDOW_LOG_MAX, blake2b256_state, finalize32, le32, record_crc,
 };
 
 /// Positional reads: a file, or bytes in memory.
@@ -239,13 +239,13 @@ impl<R: ReadAt> PackReader<R> {
 
     /// The record holding `height`.
     pub fn read_height(&self, height: u32) -> Result<Vec<u8>> {
-        let i = height.checked_sub(self.trailer.first_height).ok_or(
-            Error::RecordOutOfRange {
+        let i = height
+            .checked_sub(self.trailer.first_height)
+            .ok_or(Error::RecordOutOfRange {
                 path: self.path.clone(),
                 record: u64::from(height),
                 count: self.trailer.record_count,
-            },
-        )?;
+            })?;
         self.read(i)
     }
 
@@ -263,14 +263,24 @@ impl<R: ReadAt> PackReader<R> {
         };
         let height = self.trailer.first_height + i;
         let stored_len = (end - start) as usize - RECORD_CRC_LEN;
-        out.clear();
         match self.trailer.codec {
             Codec::None => {
-                out.resize(stored_len + RECORD_CRC_LEN, 0);
-                self.src
+                // Reuse the caller's buffer: only bytes it never held are zero-filled.
+                let n = stored_len + RECORD_CRC_LEN;
+                if out.len() > n {
+                    out.truncate(n);
+                } else {
+                    out.resize(n, 0);
+                }
+                let res = self
+                    .src
                     .read_exact_at(out, start)
-                    .map_err(io(&self.path))?;
-                self.check_crc(i, height, start, out)?;
+                    .map_err(io(&self.path))
+                    .and_then(|()| self.check_crc(i, height, start, out));
+                if let Err(e) = res {
+                    out.clear();
+                    return Err(e);
+                }
                 out.truncate(stored_len);
             }
             Codec::Zstd { .. } => {
@@ -280,6 +290,7 @@ impl<R: ReadAt> PackReader<R> {
                     .map_err(io(&self.path))?;
                 self.check_crc(i, height, start, &stored)?;
                 stored.truncate(stored_len);
+                out.clear();
                 let raw_len = self.raw_lens[i as usize];
                 decompress(&stored, raw_len, out).map_err(|reason| Error::CorruptRecord {
                     path: self.path.clone(),
@@ -291,6 +302,34 @@ impl<R: ReadAt> PackReader<R> {
             }
         }
         Ok(())
+    }
+
+    /// Record `i`, verified, as a slice of `scratch`: one read. `scratch` only grows (it
+    /// is never shrunk or zero-filled again below its high-water mark), so a reader that
+    /// reuses it pays for the read and the CRC, nothing else.
+    pub fn read_ref<'b>(&self, i: u32, scratch: &'b mut Vec<u8>) -> Result<&'b [u8]> {
+        if self.trailer.codec != Codec::None {
+            self.read_into(i, scratch)?;
+            return Ok(&scratch[..]);
+        }
+        let (Some(&start), Some(&end)) = (
+            self.offsets.get(i as usize),
+            self.offsets.get(i as usize + 1),
+        ) else {
+            return Err(Error::RecordOutOfRange {
+                path: self.path.clone(),
+                record: u64::from(i),
+                count: self.trailer.record_count,
+            });
+        };
+        let n = (end - start) as usize;
+        if scratch.len() < n {
+            scratch.resize(n, 0);
+        }
+        let buf = &mut scratch[..n];
+        self.src.read_exact_at(buf, start).map_err(io(&self.path))?;
+        self.check_crc(i, self.trailer.first_height + i, start, buf)?;
+        Ok(&scratch[..n - RECORD_CRC_LEN])
     }
 
     fn check_crc(&self, i: u32, height: u32, offset: u64, rec: &[u8]) -> Result<()> {

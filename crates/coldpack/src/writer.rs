@@ -6,8 +6,10 @@
 //! the file.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use crate::error::{Error, Result, io};
 use crate::format::{
@@ -51,24 +53,63 @@ pub struct PackWriter<W: Write> {
     path: PathBuf,
     opts: PackOptions,
     index: Vec<u8>,
-    hasher: blake2b_simd::State,
+    hasher: HashPipe,
     data_size: u64,
     count: u32,
     compressor: Option<zstd::bulk::Compressor<'static>>,
     scratch: Vec<u8>,
 }
 
-/// The file sink: a buffered file created at its final path, fsynced at the end.
+/// The file sink: a file created at its final path, written in 1 MiB chunks, fsynced
+/// at the end.
 pub struct PackFile {
-    file: BufWriter<File>,
+    file: File,
+    /// Bytes written so far.
+    written: u64,
+    /// Bytes whose writeback has been started.
+    kicked: u64,
+}
+
+/// Start the writeback of every this many bytes as soon as they are written, so the disk
+/// works while the writer hashes and the final fsync has little left to do.
+const WRITEBACK_EVERY: u64 = 8 << 20;
+
+impl PackFile {
+    fn kick_writeback(&mut self) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let len = self.written - self.kicked;
+            // SAFETY: sync_file_range only reads its integer arguments; the descriptor is
+            // open for the lifetime of `self.file`. SYNC_FILE_RANGE_WRITE starts writeback
+            // without waiting; the fsync in `finish` is still what makes the data durable,
+            // so a failure here only loses the overlap and is ignored.
+            let _ = unsafe {
+                libc::sync_file_range(
+                    self.file.as_raw_fd(),
+                    self.kicked as libc::off64_t,
+                    len as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                )
+            };
+        }
+        self.kicked = self.written;
+    }
 }
 
 impl Write for PackFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.file.write(buf)
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
     }
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.file.write_all(buf)
+        self.file.write_all(buf)?;
+        self.written += buf.len() as u64;
+        if self.written - self.kicked >= WRITEBACK_EVERY {
+            self.kick_writeback();
+        }
+        Ok(())
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
@@ -85,7 +126,9 @@ impl PackWriter<PackFile> {
             .open(path)
             .map_err(io(path))?;
         let sink = PackFile {
-            file: BufWriter::with_capacity(1 << 20, file),
+            file,
+            written: 0,
+            kicked: 0,
         };
         PackWriter::new(sink, path, opts)
     }
@@ -95,11 +138,7 @@ impl PackWriter<PackFile> {
     pub fn finish(self) -> Result<PackSummary> {
         let path = self.path.clone();
         let (sink, summary) = self.finish_into()?;
-        let file = sink
-            .file
-            .into_inner()
-            .map_err(|e| Error::io(&path, e.into_error()))?;
-        file.sync_all().map_err(io(&path))?;
+        sink.file.sync_all().map_err(io(&path))?;
         Ok(summary)
     }
 }
@@ -141,7 +180,7 @@ impl<W: Write> PackWriter<W> {
             path,
             opts,
             index: Vec::new(),
-            hasher: blake2b256_state(),
+            hasher: HashPipe::start(),
             data_size: 0,
             count: 0,
             compressor,
@@ -187,10 +226,11 @@ impl<W: Write> PackWriter<W> {
             }
         };
         let crc = record_crc(height, stored).to_le_bytes();
-        self.out.write_all(stored).map_err(io(&self.path))?;
-        self.out.write_all(&crc).map_err(io(&self.path))?;
-        self.hasher.update(stored);
-        self.hasher.update(&crc);
+        self.hasher.pending.extend_from_slice(stored);
+        self.hasher.pending.extend_from_slice(&crc);
+        if self.hasher.pending.len() >= CHUNK {
+            self.hasher.flush(&mut self.out, &self.path)?;
+        }
         self.index
             .extend_from_slice(&(stored.len() as u32).to_le_bytes());
         self.index.extend_from_slice(&raw_len.to_le_bytes());
@@ -201,8 +241,9 @@ impl<W: Write> PackWriter<W> {
 
     /// Writes the index and the trailer and returns the sink (flushed) with the summary.
     pub fn finish_into(mut self) -> Result<(W, PackSummary)> {
-        self.out.write_all(&self.index).map_err(io(&self.path))?;
-        self.hasher.update(&self.index);
+        self.hasher.pending.extend_from_slice(&self.index);
+        self.hasher.flush(&mut self.out, &self.path)?;
+        let mut state = self.hasher.finish(&self.path)?;
         let trailer = Trailer {
             version: FORMAT_VERSION,
             flags: FLAGS_V1,
@@ -214,18 +255,95 @@ impl<W: Write> PackWriter<W> {
             data_size: self.data_size,
             index_size: self.index.len() as u64,
             index_crc32c: crc32c::crc32c(&self.index),
-            content_hash: finalize32(&self.hasher),
+            content_hash: finalize32(&state),
         };
         let bytes = trailer.encode();
         self.out.write_all(&bytes).map_err(io(&self.path))?;
         self.out.flush().map_err(io(&self.path))?;
-        self.hasher.update(&bytes);
+        state.update(&bytes);
         let summary = PackSummary {
-            object_hash: finalize32(&self.hasher),
+            object_hash: finalize32(&state),
             size: self.data_size + self.index.len() as u64 + TRAILER_LEN as u64,
             trailer,
         };
         Ok((self.out, summary))
+    }
+}
+
+/// Bytes handed to the sink (and to the hashing thread) at a time.
+const CHUNK: usize = 1 << 20;
+
+/// The BLAKE2b-256 of everything written, computed on a second thread: the writer writes a
+/// 1 MiB chunk to the sink, then hands it to the hasher and fills the next one, so hashing
+/// overlaps compression, CRCs and I/O. Chunks come back to be reused.
+struct HashPipe {
+    pending: Vec<u8>,
+    tx: Option<SyncSender<Vec<u8>>>,
+    recycled: Receiver<Vec<u8>>,
+    worker: Option<JoinHandle<blake2b_simd::State>>,
+}
+
+impl HashPipe {
+    fn start() -> HashPipe {
+        let (tx, rx) = sync_channel::<Vec<u8>>(4);
+        let (back_tx, back_rx) = sync_channel::<Vec<u8>>(4);
+        let worker = std::thread::spawn(move || {
+            let mut state = blake2b256_state();
+            for mut buf in rx {
+                state.update(&buf);
+                buf.clear();
+                let _ = back_tx.try_send(buf);
+            }
+            state
+        });
+        HashPipe {
+            pending: Vec::with_capacity(2 * CHUNK),
+            tx: Some(tx),
+            recycled: back_rx,
+            worker: Some(worker),
+        }
+    }
+
+    /// Writes the pending bytes to `out` and hands them to the hasher.
+    fn flush(&mut self, out: &mut impl Write, path: &Path) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        out.write_all(&self.pending).map_err(io(path))?;
+        let next = self
+            .recycled
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(2 * CHUNK));
+        let full = std::mem::replace(&mut self.pending, next);
+        let sent = self.tx.as_ref().map(|tx| tx.send(full).is_ok());
+        if sent != Some(true) {
+            return Err(Error::Writer {
+                path: path.to_path_buf(),
+                reason: "the hashing thread has stopped".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Waits for the hasher and returns its state (everything flushed so far).
+    fn finish(&mut self, path: &Path) -> Result<blake2b_simd::State> {
+        self.tx = None;
+        self.worker
+            .take()
+            .and_then(|w| w.join().ok())
+            .ok_or_else(|| Error::Writer {
+                path: path.to_path_buf(),
+                reason: "the hashing thread failed".into(),
+            })
+    }
+}
+
+impl Drop for HashPipe {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
     }
 }
 

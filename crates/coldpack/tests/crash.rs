@@ -71,12 +71,21 @@ fn clean_build(lake: &Path) -> (BTreeMap<PathBuf, Vec<u8>>, coldpack::ObjectId) 
     let d = tempfile::tempdir().unwrap();
     let p = open(d.path(), lake);
     freeze_all(&p, 100);
-    let tree = p.cas.read_commit(&p.cas.read_ref(MAIN).unwrap().unwrap()).unwrap().tree;
+    let tree = p
+        .cas
+        .read_commit(&p.cas.read_ref(MAIN).unwrap().unwrap())
+        .unwrap()
+        .tree;
     (tree_bytes(&d.path().join("cold")), tree)
 }
 
 /// Reopen, reconcile, check agreement, rerun, compare with the clean build.
-fn recover_and_compare(root: &Path, lake: &Path, clean: &(BTreeMap<PathBuf, Vec<u8>>, coldpack::ObjectId), what: &str) {
+fn recover_and_compare(
+    root: &Path,
+    lake: &Path,
+    clean: &(BTreeMap<PathBuf, Vec<u8>>, coldpack::ObjectId),
+    what: &str,
+) {
     let p = open(root, lake);
     let f = p.freezer();
     f.reconcile(500).unwrap();
@@ -93,14 +102,25 @@ fn recover_and_compare(root: &Path, lake: &Path, clean: &(BTreeMap<PathBuf, Vec<
     let got = tree_bytes(&root.join("cold"));
     assert_eq!(got.len(), clean.0.len(), "{what}: pack files");
     for (path, bytes) in &clean.0 {
-        assert!(got.get(path) == Some(bytes), "{what}: {} differs from the clean build", path.display());
+        assert!(
+            got.get(path) == Some(bytes),
+            "{what}: {} differs from the clean build",
+            path.display()
+        );
     }
-    let tree = p.cas.read_commit(&p.cas.read_ref(MAIN).unwrap().unwrap()).unwrap().tree;
+    let tree = p
+        .cas
+        .read_commit(&p.cas.read_ref(MAIN).unwrap().unwrap())
+        .unwrap()
+        .tree;
     assert_eq!(tree, clean.1, "{what}: main's manifest");
     assert_eq!(p.cas.verify(MAIN).unwrap(), (CHUNKS as usize) * KINDS.len());
     for c in 0..CHUNKS {
         for k in KINDS {
-            assert_eq!(coldpack::traits::ColdCatalog::cold_state(&p.catalog, c, k).unwrap(), Some(ColdState::Frozen));
+            assert_eq!(
+                coldpack::traits::ColdCatalog::cold_state(&p.catalog, c, k).unwrap(),
+                Some(ColdState::Frozen)
+            );
         }
     }
     // Garbage left by the crash (an orphan object) is collectable, and GC keeps the rest.
@@ -119,7 +139,13 @@ fn stop_between_every_step_then_recover() {
         let d = tempfile::tempdir().unwrap();
         {
             let p = open(d.path(), &lake);
-            let hook = move |s: Step| if s == step { Err(Error::Stopped(s)) } else { Ok(()) };
+            let hook = move |s: Step| {
+                if s == step {
+                    Err(Error::Stopped(s))
+                } else {
+                    Ok(())
+                }
+            };
             let f = p.freezer().with_hook(&hook);
             f.process_chunk(0, &KINDS, 1).unwrap_err();
             let f = p.freezer();
@@ -142,7 +168,8 @@ fn crash_child() {
     };
     let lake = PathBuf::from(std::env::var("COLDPACK_CRASH_LAKE").unwrap());
     let step = std::env::var("COLDPACK_KILL_STEP").ok();
-    let kill_chunk: u32 = std::env::var("COLDPACK_KILL_CHUNK").map_or(u32::MAX, |s| s.parse().unwrap());
+    let kill_chunk: u32 =
+        std::env::var("COLDPACK_KILL_CHUNK").map_or(u32::MAX, |s| s.parse().unwrap());
     let p = open(Path::new(&root), &lake);
     let current = std::sync::atomic::AtomicU32::new(0);
     let hook = |s: Step| {
@@ -165,11 +192,17 @@ fn crash_child() {
 
 fn child(root: &Path, lake: &Path) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env("COLDPACK_CRASH_ROOT", root)
-        .env("COLDPACK_CRASH_LAKE", lake)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+    cmd.args([
+        "crash_child",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("COLDPACK_CRASH_ROOT", root)
+    .env("COLDPACK_CRASH_LAKE", lake)
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
     cmd
 }
 
@@ -229,11 +262,22 @@ fn sigkill_at_random_moments_then_recover() {
             let p = open(d.path(), &lake);
             let rep = p.freezer().reconcile(700 + attempt).unwrap();
             repaired += rep.abandoned_freezes.len() + rep.adopted.len();
-            assert!(p.freezer().disagreements().unwrap().is_empty(), "round {round}");
+            assert!(
+                p.freezer().disagreements().unwrap().is_empty(),
+                "round {round}"
+            );
         }
-        recover_and_compare(d.path(), &lake, &clean, &format!("random SIGKILL round {round}"));
+        recover_and_compare(
+            d.path(),
+            &lake,
+            &clean,
+            &format!("random SIGKILL round {round}"),
+        );
     }
-    assert!(kills >= 6, "only {kills} of 18 children were killed mid-run");
+    assert!(
+        kills >= 6,
+        "only {kills} of 18 children were killed mid-run"
+    );
     // The kills landed inside freezes, not only between them.
     assert!(repaired > 0, "no kill left a freeze to repair");
 }

@@ -106,7 +106,10 @@ fn freezes_both_kinds_from_the_backend_and_they_read_back() {
             txs += 1;
         }
     }
-    assert!(txs > SIZE as usize, "the chain has transactions beyond coinbases");
+    assert!(
+        txs > SIZE as usize,
+        "the chain has transactions beyond coinbases"
+    );
     assert!(idx.lookup(&[0xee; 16]).unwrap().is_empty());
 
     // main names both packs, by the hash of their bytes, and they are the same inode.
@@ -116,11 +119,13 @@ fn freezes_both_kinds_from_the_backend_and_they_read_back() {
         let bytes = e.pack(kind, 1);
         assert_eq!(entry.id.0, coldpack::format::blake2b256(&bytes));
         assert_eq!(entry.size, bytes.len() as u64);
-        assert!(coldpack::cas::same_inode(
-            &e.layout.pack_path(kind, 1).unwrap(),
-            &e.cas.object_path(&entry.id)
-        )
-        .unwrap());
+        assert!(
+            coldpack::cas::same_inode(
+                &e.layout.pack_path(kind, 1).unwrap(),
+                &e.cas.object_path(&entry.id)
+            )
+            .unwrap()
+        );
     }
     let commit = e.cas.read_commit(&rep.commit.unwrap()).unwrap();
     assert_eq!(commit.time, 1000);
@@ -146,17 +151,25 @@ fn determinism_across_sources() {
         e.hot.fill(chunk, &e.cfg, 2 * SIZE..=3 * SIZE - 1);
         e.catalog.set_hot(chunk, Some(HotState::Ready));
         for k in ["blocks", "txids"] {
-            e.catalog.set_cold(chunk, &[k], ColdState::Freezing).unwrap();
+            e.catalog
+                .set_cold(chunk, &[k], ColdState::Freezing)
+                .unwrap();
         }
         let served = e.backend.served.load(Ordering::SeqCst);
         let rep = f.process_chunk(chunk, &["blocks", "txids"], 2).unwrap();
         assert_eq!(rep.source, Some(SourceKind::Hot));
         assert_eq!(e.backend.served.load(Ordering::SeqCst), served);
-        assert_eq!((e.pack("blocks", chunk), e.pack("txids", chunk)), from_bulk, "{codec}: hot");
+        assert_eq!(
+            (e.pack("blocks", chunk), e.pack("txids", chunk)),
+            from_bulk,
+            "{codec}: hot"
+        );
 
         // Rebuild the derived kind alone from the local pack (no hot store, no download).
         e.catalog.set_hot(chunk, None);
-        e.catalog.set_cold(chunk, &["txids"], ColdState::Freezing).unwrap();
+        e.catalog
+            .set_cold(chunk, &["txids"], ColdState::Freezing)
+            .unwrap();
         let rep = f.process_chunk(chunk, &["blocks", "txids"], 3).unwrap();
         assert_eq!(rep.source, Some(SourceKind::Pack));
         assert_eq!(rep.skipped, vec!["blocks".to_owned()]);
@@ -186,18 +199,28 @@ fn frozen_kinds_are_skipped() {
     let f = e.freezer(Codec::None);
     f.process_chunk(0, &["blocks", "txids"], 1).unwrap();
     let path = e.layout.pack_path("blocks", 0).unwrap();
-    let ino = std::fs::metadata(&path).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap();
+    let ino = std::fs::metadata(&path)
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap();
     let main = e.cas.read_ref(MAIN).unwrap();
     let served = e.backend.served.load(Ordering::SeqCst);
 
-    let rep = f.process_chunk(0, &["blocks", "txids", "blocks"], 2).unwrap();
+    let rep = f
+        .process_chunk(0, &["blocks", "txids", "blocks"], 2)
+        .unwrap();
     assert!(rep.built.is_empty());
     assert_eq!(rep.skipped, vec!["blocks".to_owned(), "txids".to_owned()]);
     assert_eq!(rep.source, None);
     assert_eq!(rep.commit, None);
     assert_eq!(e.cas.read_ref(MAIN).unwrap(), main, "no new commit");
-    assert_eq!(e.backend.served.load(Ordering::SeqCst), served, "no source read");
-    let ino2 = std::fs::metadata(&path).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap();
+    assert_eq!(
+        e.backend.served.load(Ordering::SeqCst),
+        served,
+        "no source read"
+    );
+    let ino2 = std::fs::metadata(&path)
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap();
     assert_eq!(ino, ino2, "the pack was not rewritten");
 
     // An unknown kind is an error before anything happens.
@@ -216,9 +239,17 @@ fn ready_hot_store_that_will_not_open_is_fatal() {
     let err = f.process_chunk(1, &["blocks", "txids"], 1).unwrap_err();
     assert!(matches!(err, Error::HotStoreLost { chunk: 1, .. }), "{err}");
     assert!(err.is_loss());
-    assert_eq!(e.state("blocks", 1), None, "the source is chosen before marking");
+    assert_eq!(
+        e.state("blocks", 1),
+        None,
+        "the source is chosen before marking"
+    );
     assert_eq!(e.state("txids", 1), None);
-    assert_eq!(e.backend.served.load(Ordering::SeqCst), 0, "no fallback to the backend");
+    assert_eq!(
+        e.backend.served.load(Ordering::SeqCst),
+        0,
+        "no fallback to the backend"
+    );
     assert!(!e.layout.pack_path("blocks", 1).unwrap().exists());
 }
 
@@ -247,7 +278,10 @@ fn frozen_key_without_its_pack_is_fatal() {
     f.process_chunk(0, &["blocks"], 1).unwrap();
     std::fs::remove_file(e.layout.pack_path("blocks", 0).unwrap()).unwrap();
     let err = f.process_chunk(0, &["txids"], 2).unwrap_err();
-    assert!(matches!(err, Error::FrozenPackLost { chunk: 0, .. }), "{err}");
+    assert!(
+        matches!(err, Error::FrozenPackLost { chunk: 0, .. }),
+        "{err}"
+    );
     assert_eq!(e.state("txids", 0), None);
     // Reconcile refuses too: the loss needs an operator.
     assert!(f.reconcile(3).unwrap_err().is_loss());
@@ -328,8 +362,13 @@ fn gc_keeps_what_refs_reach_and_prunes_the_rest() {
     // Snapshot, then rebuild chunk 0's payload with another codec: a new object.
     let snap = e.cas.read_ref(MAIN).unwrap().unwrap();
     e.cas.set_ref("snapshots/before-zstd", &snap).unwrap();
-    let fz = Freezer::new(&e.catalog, &e.layout, &e.cas, config(Codec::Zstd { level: 3 }))
-        .with_backend(&e.backend);
+    let fz = Freezer::new(
+        &e.catalog,
+        &e.layout,
+        &e.cas,
+        config(Codec::Zstd { level: 3 }),
+    )
+    .with_backend(&e.backend);
     e.catalog.delete_cold(0, "blocks").unwrap();
     fz.process_chunk(0, &["blocks"], 3).unwrap();
     let new0 = main_manifest(&e.cas).get("blocks", 0).unwrap().id;
@@ -357,13 +396,19 @@ fn gc_keeps_what_refs_reach_and_prunes_the_rest() {
 
     // Drop chunk 1 from main (retention): its packs are pruned through the catalog.
     let mut m = main_manifest(&e.cas);
-    let gone: Vec<ObjectId> = ["blocks", "txids"].iter().map(|k| m.get(k, 1).unwrap().id).collect();
+    let gone: Vec<ObjectId> = ["blocks", "txids"]
+        .iter()
+        .map(|k| m.get(k, 1).unwrap().id)
+        .collect();
     m.packs.retain(|(_, c), _| *c != 1);
     reset_main(&e.cas, &m, 5);
     let r = f.gc().unwrap();
     let mut pruned = r.pruned_packs.clone();
     pruned.sort();
-    assert_eq!(pruned, vec![("blocks".to_owned(), 1), ("txids".to_owned(), 1)]);
+    assert_eq!(
+        pruned,
+        vec![("blocks".to_owned(), 1), ("txids".to_owned(), 1)]
+    );
     for id in &gone {
         assert!(r.deleted_objects.contains(id));
         assert!(!e.cas.has_object(id));
@@ -395,14 +440,21 @@ fn a_flipped_byte_fails_reads_and_verify_names_the_pack() {
         drop(clean);
         {
             use std::os::unix::fs::FileExt;
-            let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .unwrap();
             let mut b = [0u8; 1];
             file.read_exact_at(&mut b, pos).unwrap();
             file.write_all_at(&[b[0] ^ 0x10], pos).unwrap();
         }
         let r = PackReader::open(&path).unwrap();
         for _ in 0..3 {
-            assert!(matches!(r.read(rec), Err(Error::CorruptRecord { record: 7, .. })));
+            assert!(matches!(
+                r.read(rec),
+                Err(Error::CorruptRecord { record: 7, .. })
+            ));
             assert!(r.read_height(SIZE + rec).is_err());
         }
         assert!(r.read(rec + 1).is_ok());

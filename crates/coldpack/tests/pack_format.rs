@@ -25,9 +25,7 @@ fn sample_records(n: usize) -> Vec<Vec<u8>> {
         .map(|i| {
             // Compressible but not trivial, lengths varied (one empty record).
             let len = if i == 3 { 0 } else { 50 + (i * 37) % 900 };
-            (0..len)
-                .map(|j| ((i * 31 + j / 7) % 251) as u8)
-                .collect()
+            (0..len).map(|j| ((i * 31 + j / 7) % 251) as u8).collect()
         })
         .collect()
 }
@@ -56,7 +54,10 @@ fn round_trip_every_codec() {
             assert_eq!(&r.read_height(1000 + i as u32).unwrap(), rec);
         }
         assert!(matches!(r.read(40), Err(Error::RecordOutOfRange { .. })));
-        assert!(matches!(r.read_height(999), Err(Error::RecordOutOfRange { .. })));
+        assert!(matches!(
+            r.read_height(999),
+            Err(Error::RecordOutOfRange { .. })
+        ));
         assert_eq!(r.verify_full().unwrap(), summary.object_hash);
     }
 }
@@ -90,8 +91,14 @@ fn deterministic_for_a_codec_and_level() {
         assert_eq!(s, a.1);
     }
     // Different levels give different bytes (the level is recorded).
-    let l3 = pack_to_vec(opts(Codec::Zstd { level: 3 }, 5), recs.iter().map(|r| r.as_slice()));
-    let l19 = pack_to_vec(opts(Codec::Zstd { level: 19 }, 5), recs.iter().map(|r| r.as_slice()));
+    let l3 = pack_to_vec(
+        opts(Codec::Zstd { level: 3 }, 5),
+        recs.iter().map(|r| r.as_slice()),
+    );
+    let l19 = pack_to_vec(
+        opts(Codec::Zstd { level: 19 }, 5),
+        recs.iter().map(|r| r.as_slice()),
+    );
     assert_ne!(l3.unwrap().0, l19.unwrap().0);
 }
 
@@ -192,10 +199,18 @@ fn hashes_match_python_hashlib() {
             .arg(&p)
             .output()
             .expect("python3 must be installed for this test");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], hex::encode(s.trailer.content_hash), "content hash");
+        assert_eq!(
+            lines[0],
+            hex::encode(s.trailer.content_hash),
+            "content hash"
+        );
         assert_eq!(lines[1], s.object_hex(), "object name");
         assert_eq!(lines[2], lines[0], "the trailer holds the content hash");
     }
@@ -258,8 +273,7 @@ fn a_large_index_takes_a_second_read() {
 fn every_flipped_byte_is_detected() {
     let recs = sample_records(6);
     for codec in [Codec::None, Codec::Zstd { level: 3 }] {
-        let (bytes, _) =
-            pack_to_vec(opts(codec, 100), recs.iter().map(|r| r.as_slice())).unwrap();
+        let (bytes, _) = pack_to_vec(opts(codec, 100), recs.iter().map(|r| r.as_slice())).unwrap();
         let clean = PackReader::from_bytes(bytes.clone()).unwrap();
         let bounds: Vec<(u64, u64)> = (0..6u32)
             .map(|i| {
@@ -345,5 +359,15 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The fuzz target's body on random inputs (both modes), so CI exercises it.
+    #[test]
+    fn fuzz_body_never_panics(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+        coldpack::fuzzing::decode_everything(&data);
     }
 }

@@ -94,7 +94,8 @@ fn parse_cold(s: &str) -> ColdState {
 impl ColdCatalog for FileCatalog {
     fn cold_state(&self, chunk: u32, kind: &str) -> Result<Option<ColdState>> {
         let g = self.map.lock().unwrap();
-        Ok(g.get(&format!("chunk:{chunk:08}:{kind}")).map(|s| parse_cold(s)))
+        Ok(g.get(&format!("chunk:{chunk:08}:{kind}"))
+            .map(|s| parse_cold(s)))
     }
     fn set_cold(&self, chunk: u32, kinds: &[&str], state: ColdState) -> Result<()> {
         self.update(|m| {
@@ -123,10 +124,11 @@ impl ColdCatalog for FileCatalog {
     }
     fn hot_state(&self, chunk: u32) -> Result<Option<HotState>> {
         let g = self.map.lock().unwrap();
-        Ok(g.get(&format!("hot:chunk:{chunk:08}")).map(|s| match s.as_str() {
-            "ready" => HotState::Ready,
-            _ => HotState::Transient,
-        }))
+        Ok(g.get(&format!("hot:chunk:{chunk:08}"))
+            .map(|s| match s.as_str() {
+                "ready" => HotState::Ready,
+                _ => HotState::Transient,
+            }))
     }
 }
 
@@ -173,7 +175,7 @@ impl FixtureHot {
         let mut opts = WriterOptions::new("test", 1);
         opts.overwrite = true;
         std::fs::create_dir_all(&self.root).unwrap();
-        let mut w = FixtureWriter::create(&self.dir(chunk), *heights.start(), opts).unwrap();
+        let mut w = FixtureWriter::create(self.dir(chunk), *heights.start(), opts).unwrap();
         for b in synth_chain(cfg) {
             let h = b.header.height().unwrap().0;
             if heights.contains(&h) {
@@ -253,13 +255,18 @@ pub fn tree_bytes(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
             } else {
-                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
             }
         }
     }
