@@ -229,7 +229,7 @@ impl<W: Write> PackWriter<W> {
         self.hasher.pending.extend_from_slice(stored);
         self.hasher.pending.extend_from_slice(&crc);
         if self.hasher.pending.len() >= CHUNK {
-            self.hasher.flush(&mut self.out, &self.path)?;
+            self.hasher.flush(&mut self.out, &self.path, false)?;
         }
         self.index
             .extend_from_slice(&(stored.len() as u32).to_le_bytes());
@@ -242,7 +242,7 @@ impl<W: Write> PackWriter<W> {
     /// Writes the index and the trailer and returns the sink (flushed) with the summary.
     pub fn finish_into(mut self) -> Result<(W, PackSummary)> {
         self.hasher.pending.extend_from_slice(&self.index);
-        self.hasher.flush(&mut self.out, &self.path)?;
+        self.hasher.flush(&mut self.out, &self.path, true)?;
         let mut state = self.hasher.finish(&self.path)?;
         let trailer = Trailer {
             version: FORMAT_VERSION,
@@ -270,24 +270,36 @@ impl<W: Write> PackWriter<W> {
     }
 }
 
-/// Bytes handed to the sink (and to the hashing thread) at a time.
-const CHUNK: usize = 1 << 20;
-
 /// The BLAKE2b-256 of everything written, computed on a second thread: the writer writes a
 /// 1 MiB chunk to the sink, then hands it to the hasher and fills the next one, so hashing
-/// overlaps compression, CRCs and I/O. Chunks come back to be reused.
+/// overlaps compression, CRCs and I/O. Chunks come back to be reused. A pack smaller than
+/// one chunk is hashed inline (no thread).
 struct HashPipe {
     pending: Vec<u8>,
+    worker: Option<Worker>,
+    /// The state of a pack hashed inline.
+    inline: Option<blake2b_simd::State>,
+}
+
+struct Worker {
     tx: Option<SyncSender<Vec<u8>>>,
     recycled: Receiver<Vec<u8>>,
-    worker: Option<JoinHandle<blake2b_simd::State>>,
+    handle: Option<JoinHandle<blake2b_simd::State>>,
 }
 
 impl HashPipe {
     fn start() -> HashPipe {
+        HashPipe {
+            pending: Vec::new(),
+            worker: None,
+            inline: None,
+        }
+    }
+
+    fn spawn() -> Worker {
         let (tx, rx) = sync_channel::<Vec<u8>>(4);
         let (back_tx, back_rx) = sync_channel::<Vec<u8>>(4);
-        let worker = std::thread::spawn(move || {
+        let handle = std::thread::spawn(move || {
             let mut state = blake2b256_state();
             for mut buf in rx {
                 state.update(&buf);
@@ -296,26 +308,34 @@ impl HashPipe {
             }
             state
         });
-        HashPipe {
-            pending: Vec::with_capacity(2 * CHUNK),
+        Worker {
             tx: Some(tx),
             recycled: back_rx,
-            worker: Some(worker),
+            handle: Some(handle),
         }
     }
 
-    /// Writes the pending bytes to `out` and hands them to the hasher.
-    fn flush(&mut self, out: &mut impl Write, path: &Path) -> Result<()> {
+    /// Writes the pending bytes to `out` and hands them to the hasher; `last` when no more
+    /// bytes follow (a pack that never filled a chunk is then hashed inline).
+    fn flush(&mut self, out: &mut impl Write, path: &Path, last: bool) -> Result<()> {
+        out.write_all(&self.pending).map_err(io(path))?;
+        if last && self.worker.is_none() {
+            let mut st = blake2b256_state();
+            st.update(&self.pending);
+            self.inline = Some(st);
+            self.pending.clear();
+            return Ok(());
+        }
         if self.pending.is_empty() {
             return Ok(());
         }
-        out.write_all(&self.pending).map_err(io(path))?;
-        let next = self
+        let w = self.worker.get_or_insert_with(HashPipe::spawn);
+        let next = w
             .recycled
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(2 * CHUNK));
         let full = std::mem::replace(&mut self.pending, next);
-        let sent = self.tx.as_ref().map(|tx| tx.send(full).is_ok());
+        let sent = w.tx.as_ref().map(|tx| tx.send(full).is_ok());
         if sent != Some(true) {
             return Err(Error::Writer {
                 path: path.to_path_buf(),
@@ -327,25 +347,31 @@ impl HashPipe {
 
     /// Waits for the hasher and returns its state (everything flushed so far).
     fn finish(&mut self, path: &Path) -> Result<blake2b_simd::State> {
-        self.tx = None;
-        self.worker
-            .take()
-            .and_then(|w| w.join().ok())
-            .ok_or_else(|| Error::Writer {
-                path: path.to_path_buf(),
-                reason: "the hashing thread failed".into(),
-            })
+        if let Some(st) = self.inline.take() {
+            return Ok(st);
+        }
+        let state = self.worker.as_mut().and_then(|w| {
+            w.tx = None;
+            w.handle.take().and_then(|h| h.join().ok())
+        });
+        state.ok_or_else(|| Error::Writer {
+            path: path.to_path_buf(),
+            reason: "the hashing thread failed".into(),
+        })
     }
 }
 
-impl Drop for HashPipe {
+impl Drop for Worker {
     fn drop(&mut self) {
         self.tx = None;
-        if let Some(w) = self.worker.take() {
-            let _ = w.join();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
         }
     }
 }
+
+/// Bytes handed to the sink (and to the hashing thread) at a time.
+const CHUNK: usize = 1 << 20;
 
 /// Builds a whole pack in memory.
 pub fn pack_to_vec<'a>(
