@@ -218,6 +218,9 @@ pub struct ProcessReport {
 pub struct ReconcileReport {
     /// `freezing` keys whose debris was removed, with their keys, as (kind, chunk).
     pub abandoned_freezes: Vec<(String, u32)>,
+    /// `freezing` keys of a crashed rebuild whose committed pack (the object main names)
+    /// was put back at the canonical path and marked `frozen` again.
+    pub restored: Vec<(String, u32)>,
     /// `pruning` keys finished.
     pub finished_prunes: Vec<(String, u32)>,
     /// `frozen` packs linked into the store and committed to main.
@@ -312,10 +315,13 @@ impl<'a> Freezer<'a> {
         let mut refused = Vec::new();
 
         match self.catalog.hot_state(chunk)? {
+            Some(HotState::Ready) if self.hot.is_none() => {
+                refused.push("hot store ready but this freezer reads no hot stores".into());
+            }
             Some(HotState::Ready) => {
-                let hot = self.hot.ok_or_else(|| Error::HotStoreLost {
+                let hot = self.hot.ok_or_else(|| Error::NoSource {
                     chunk,
-                    reason: "the catalog says ready but this freezer has no hot stores".into(),
+                    reason: "no hot stores".into(),
                 })?;
                 let view = hot.open_view(chunk).map_err(|e| Error::HotStoreLost {
                     chunk,
@@ -497,20 +503,20 @@ impl<'a> Freezer<'a> {
         let first = *heights.start();
         let last = *heights.end();
         enum Building {
-            Payload(PackWriter<crate::writer::PackFile>),
+            Payload(Box<PackWriter<crate::writer::PackFile>>),
             Keys(Arc<dyn KeyExtractor>, KeyIndexBuilder, Codec),
         }
         let mut builders = Vec::with_capacity(todo.len());
         for (&k, path) in todo.iter().zip(paths) {
             builders.push(match self.spec(k)? {
-                KindSpec::Payload { codec } => Building::Payload(PackWriter::create_new(
+                KindSpec::Payload { codec } => Building::Payload(Box::new(PackWriter::create_new(
                     path,
                     PackOptions {
                         codec: *codec,
                         record_kind: RECORD_KIND_PAYLOAD,
                         first_height: first,
                     },
-                )?),
+                )?)),
                 KindSpec::KeyIndex { extractor, codec } => {
                     Building::Keys(extractor.clone(), KeyIndexBuilder::default(), *codec)
                 }
@@ -583,7 +589,8 @@ impl<'a> Freezer<'a> {
     }
 
     /// Brings the catalog, the files and the refs back into agreement after a crash:
-    /// `freezing` → remove the file and the key; `pruning` → finish the delete; `frozen` →
+    /// `freezing` → remove the file and, when main names a pack for it (a rebuild crashed),
+    /// put that pack back and mark it `frozen`, else delete the key; `pruning` → finish the delete; `frozen` →
     /// the file must exist (else [`Error::FrozenPackLost`]), and is linked into the store
     /// and committed to main if main does not name it. `time` goes into that commit.
     pub fn reconcile(&self, time: u64) -> Result<ReconcileReport> {
@@ -594,7 +601,28 @@ impl<'a> Freezer<'a> {
         for kind in &kinds {
             for (chunk, state) in self.catalog.cold_chunks(kind)? {
                 let path = self.layout.pack_path(kind, chunk)?;
+                let restore = manifest
+                    .get(kind, chunk)
+                    .filter(|e| self.cas.has_object(&e.id));
                 match state {
+                    ColdState::Freezing if restore.is_some() => {
+                        // A rebuild of a committed pack crashed: put the committed pack
+                        // back (a hard link to its object, the same bytes main names).
+                        if remove_if_exists(&path)? {
+                            fsync_parent(&path)?;
+                        }
+                        let id = restore.map_or(ObjectId([0; 32]), |e| e.id);
+                        let created = match path.parent() {
+                            Some(dir) => create_dirs(dir)?,
+                            None => Vec::new(),
+                        };
+                        let object = self.cas.object_path(&id);
+                        std::fs::hard_link(&object, &path).map_err(crate::error::io(&path))?;
+                        fsync_parent(&path)?;
+                        fsync_created_dirs(&created)?;
+                        self.catalog.set_cold(chunk, &[kind], ColdState::Frozen)?;
+                        report.restored.push((kind.clone(), chunk));
+                    }
                     ColdState::Freezing | ColdState::Pruning => {
                         if remove_if_exists(&path)? {
                             fsync_parent(&path)?;

@@ -12,6 +12,7 @@ use coldpack::derived::{KeyIndexReader, TxidPrefixExtractor};
 use coldpack::traits::{ChunkLayout, ColdCatalog, ColdState, HotState};
 use coldpack::{
     Cas, Codec, Error, FreezeConfig, Freezer, LocalDirBackend, ObjectId, PackReader, SourceKind,
+    Step,
 };
 use common::{Counted, FileCatalog, FixtureHot, TestLayout, write_fixture};
 use fixtures::SynthConfig;
@@ -471,4 +472,55 @@ fn a_flipped_byte_fails_reads_and_verify_names_the_pack() {
         // A damaged pack as a source is loss, not silently re-downloaded.
         assert!(f.process_chunk(1, &["txids"], 3).is_err());
     }
+}
+
+/// A rebuild of a committed pack crashes after the old file was unlinked: reconcile puts
+/// the committed pack back (same inode as its object), and everything agrees.
+#[test]
+fn a_crashed_rebuild_is_rolled_back_by_reconcile() {
+    let e = env();
+    let f = e.freezer(Codec::None);
+    f.process_chunk(0, &["blocks", "txids"], 1).unwrap();
+    let before = e.pack("blocks", 0);
+    let id = main_manifest(&e.cas).get("blocks", 0).unwrap().id;
+    for stop in [
+        Step::MarkedFreezing,
+        Step::MidWrite,
+        Step::FilesWritten,
+        Step::Linked,
+    ] {
+        // Request a rebuild of the payload kind (as a codec change would).
+        e.catalog.delete_cold(0, "blocks").unwrap();
+        let hook = move |s: Step| {
+            if s == stop {
+                Err(Error::Stopped(s))
+            } else {
+                Ok(())
+            }
+        };
+        let fz = Freezer::new(
+            &e.catalog,
+            &e.layout,
+            &e.cas,
+            config(Codec::Zstd { level: 3 }),
+        )
+        .with_backend(&e.backend)
+        .with_hook(&hook);
+        assert!(fz.process_chunk(0, &["blocks"], 2).is_err());
+        assert_eq!(e.state("blocks", 0), Some(ColdState::Freezing));
+        assert!(!f.disagreements().unwrap().is_empty(), "{stop:?}");
+        let rep = f.reconcile(3).unwrap();
+        assert_eq!(rep.restored, vec![("blocks".to_owned(), 0)], "{stop:?}");
+        assert!(f.disagreements().unwrap().is_empty(), "{stop:?}");
+        assert_eq!(e.state("blocks", 0), Some(ColdState::Frozen));
+        assert_eq!(e.pack("blocks", 0), before);
+        assert!(
+            coldpack::cas::same_inode(
+                &e.layout.pack_path("blocks", 0).unwrap(),
+                &e.cas.object_path(&id)
+            )
+            .unwrap()
+        );
+    }
+    assert_eq!(e.cas.verify(MAIN).unwrap(), 2);
 }
