@@ -57,6 +57,51 @@ fn transparent_size(list: &TransparentTxList) -> usize {
         .sum()
 }
 
+/// The block's rows of the six height-keyed tables, as (table, key, value), in the order
+/// they are written. The one place that decides what a block's per-height rows are: the
+/// write path stores them, the rewrite check compares them.
+fn per_height_rows(block: &IndexedBlock, height: Height) -> [(&'static str, Vec<u8>, Vec<u8>); 6] {
+    let transparent = TransparentTxList(
+        block
+            .transactions
+            .iter()
+            .map(|t| t.transparent.clone())
+            .collect(),
+    );
+    let sapling = SaplingTxList(
+        block
+            .transactions
+            .iter()
+            .map(|t| t.sapling.clone())
+            .collect(),
+    );
+    let orchard = OrchardTxList(
+        block
+            .transactions
+            .iter()
+            .map(|t| t.orchard.clone())
+            .collect(),
+    );
+    let row = |table: &'static str, (k, v): (Vec<u8>, Vec<u8>)| (table, k, v);
+    [
+        row(
+            Headers::NAME,
+            encode_row::<Headers>(&height, block.header.clone()),
+        ),
+        row(Txids::NAME, encode_row::<Txids>(&height, block.txids())),
+        row(
+            Transparent::NAME,
+            encode_row::<Transparent>(&height, transparent),
+        ),
+        row(Sapling::NAME, encode_row::<Sapling>(&height, sapling)),
+        row(Orchard::NAME, encode_row::<Orchard>(&height, orchard)),
+        row(
+            CommitmentTree::NAME,
+            encode_row::<CommitmentTree>(&height, block.commitment_tree_data),
+        ),
+    ]
+}
+
 /// Blocks staged but not yet committed, and the random-keyed rows they produce.
 #[derive(Default)]
 pub(crate) struct Batch {
@@ -355,44 +400,11 @@ impl Batch {
         // later iteration, after the add, so ordering holds.
 
         // Per-height rows, ascending keys, straight into the transaction.
-        let txids = block.txids();
-        let sapling = SaplingTxList(
-            block
-                .transactions
-                .iter()
-                .map(|t| t.sapling.clone())
-                .collect(),
-        );
-        let orchard = OrchardTxList(
-            block
-                .transactions
-                .iter()
-                .map(|t| t.orchard.clone())
-                .collect(),
-        );
         let mut row_bytes = 0;
-        let mut put = |w: &mut W, table: &str, (k, v): (Vec<u8>, Vec<u8>)| -> Result<()> {
+        for (table, k, v) in per_height_rows(block, height) {
             row_bytes += k.len() + v.len() + ENTRY_OVERHEAD;
-            w.put(table, &k, &v)
-        };
-        put(
-            w,
-            Headers::NAME,
-            encode_row::<Headers>(&height, block.header.clone()),
-        )?;
-        put(w, Txids::NAME, encode_row::<Txids>(&height, txids))?;
-        put(
-            w,
-            Transparent::NAME,
-            encode_row::<Transparent>(&height, transparent),
-        )?;
-        put(w, Sapling::NAME, encode_row::<Sapling>(&height, sapling))?;
-        put(w, Orchard::NAME, encode_row::<Orchard>(&height, orchard))?;
-        put(
-            w,
-            CommitmentTree::NAME,
-            encode_row::<CommitmentTree>(&height, block.commitment_tree_data),
-        )?;
+            w.put(table, &k, &v)?;
+        }
         self.bytes += row_bytes;
         let (k, v) = encode_row::<Heights>(&hash, height);
         self.bytes += k.len() + v.len() + ENTRY_OVERHEAD;
@@ -499,61 +511,12 @@ impl<B: Backend> FinalisedState<B> {
 
     /// Whether `block` is byte-for-byte the block stored at `height`.
     fn is_stored(&self, r: &impl KvRead, block: &IndexedBlock, height: Height) -> Result<bool> {
-        let Some(header) = r.get_row::<Headers>(&height)? else {
-            return Ok(false);
-        };
-        if header != block.header {
-            return Ok(false);
+        for (table, k, v) in per_height_rows(block, height) {
+            if r.get(table, &k)?.as_deref() != Some(v.as_slice()) {
+                return Ok(false);
+            }
         }
-        let same = |table: &str, row: (Vec<u8>, Vec<u8>)| -> Result<bool> {
-            Ok(r.get(table, &row.0)?.as_deref() == Some(row.1.as_slice()))
-        };
-        Ok(
-            same(Txids::NAME, encode_row::<Txids>(&height, block.txids()))?
-                && same(
-                    Transparent::NAME,
-                    encode_row::<Transparent>(
-                        &height,
-                        TransparentTxList(
-                            block
-                                .transactions
-                                .iter()
-                                .map(|t| t.transparent.clone())
-                                .collect(),
-                        ),
-                    ),
-                )?
-                && same(
-                    Sapling::NAME,
-                    encode_row::<Sapling>(
-                        &height,
-                        SaplingTxList(
-                            block
-                                .transactions
-                                .iter()
-                                .map(|t| t.sapling.clone())
-                                .collect(),
-                        ),
-                    ),
-                )?
-                && same(
-                    Orchard::NAME,
-                    encode_row::<Orchard>(
-                        &height,
-                        OrchardTxList(
-                            block
-                                .transactions
-                                .iter()
-                                .map(|t| t.orchard.clone())
-                                .collect(),
-                        ),
-                    ),
-                )?
-                && same(
-                    CommitmentTree::NAME,
-                    encode_row::<CommitmentTree>(&height, block.commitment_tree_data),
-                )?,
-        )
+        Ok(true)
     }
 
     /// Handles a block at or below the tip: a no-op when identical, an error otherwise.
