@@ -5,12 +5,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use common::*;
 use finalised_state::{Backend, Error, FinalisedState, OpenValidation};
 use storage_traits::capability::DbRead;
+use storage_traits::conformance::child::{SplitMix64, drain, spawn_test};
 
 const DIR_ENV: &str = "STRATA_FS_CRASH_DIR";
 const MODE_ENV: &str = "STRATA_FS_CRASH_MODE";
@@ -40,57 +38,19 @@ fn child<B: Backend>(dir: &str, mode: &str) {
     println!("done");
 }
 
-/// A tiny deterministic PRNG so the kill points are reproducible from the printed seed.
-fn next(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 fn run_child(test: &str, dir: &std::path::Path, mode: &str) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(DIR_ENV, dir)
-        .env(MODE_ENV, mode)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
-}
-
-/// Reads the child's stdout on a thread, so the child never blocks or dies on a full or
-/// closed pipe; lines arrive on the returned channel.
-fn drain(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
+    spawn_test(
+        test,
+        &[(DIR_ENV, dir.as_os_str()), (MODE_ENV, mode.as_ref())],
+    )
 }
 
 fn crash_then_resume<B: Backend>(test: &str) {
     if let (Ok(dir), Ok(mode)) = (std::env::var(DIR_ENV), std::env::var(MODE_ENV)) {
         return child::<B>(&dir, &mode);
     }
-    let seed = std::env::var("STRATA_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("crash_then_resume seed {seed} (set STRATA_CRASH_SEED to replay)");
-    let mut rng = seed;
+    let mut rng = SplitMix64::from_env_or_clock("crash_then_resume");
+    let seed = rng.0;
     let dir = tempfile::tempdir().unwrap();
     let mut kills = 0;
     let mut finished = false;
@@ -99,7 +59,7 @@ fn crash_then_resume<B: Backend>(test: &str) {
         let lines = drain(&mut child);
         // Kill after a random number of committed batches (sometimes before the first),
         // then a random moment later: mid-batch, mid-commit or mid-rebuild.
-        let kill_after = next(&mut rng) % 6;
+        let kill_after = rng.next() % 6;
         let mut batches = 0;
         while batches < kill_after {
             match lines.recv() {
@@ -113,7 +73,7 @@ fn crash_then_resume<B: Backend>(test: &str) {
             }
         }
         if !finished {
-            std::thread::sleep(std::time::Duration::from_millis(next(&mut rng) % 60));
+            std::thread::sleep(std::time::Duration::from_millis(rng.next() % 60));
             finished = lines.try_iter().any(|l| l.ends_with("done"));
         }
         if finished {

@@ -8,9 +8,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use migrations::fixture::{V1Fixture, write_v0_store, write_v1_store};
 use migrations::v0::V0_TABLES;
 use migrations::{MigrationProgress, ProgressEvent, Stage, VecSource};
 use storage_traits::TableRead;
+use storage_traits::conformance::child::{SplitMix64, drain, spawn_test};
 use storage_traits::kv::{Direction, KeyRange, KvRead};
 use storage_traits::model::*;
 use storage_traits::table::*;
@@ -74,41 +74,17 @@ fn child<B: Backend>(dir: &str, mode: &str) {
     println!("done");
 }
 
-/// A tiny deterministic PRNG so the kill points are reproducible from the printed seed.
-fn next(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 fn spawn(
     test: &str,
     dir: &Path,
     mode: &str,
 ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(DIR_ENV, dir)
-        .env(MODE_ENV, mode)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    // Drain stdout on a thread so the child never blocks or dies on the pipe: it is killed
-    // mid-work, not by a broken pipe.
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (child, rx)
+    let mut child = spawn_test(
+        test,
+        &[(DIR_ENV, dir.as_os_str()), (MODE_ENV, mode.as_ref())],
+    );
+    let lines = drain(&mut child);
+    (child, lines)
 }
 
 /// A progress line's stage tag and whether it is a finish, or `None` for other lines.
@@ -200,7 +176,7 @@ fn kill_through<B: Backend>(
     dir: &Path,
     mode: &str,
     stages: &[&str],
-    rng: &mut u64,
+    rng: &mut SplitMix64,
     blocks: &[IndexedBlock],
     v0_rows: Option<&Vec<(Vec<u8>, Vec<u8>)>>,
 ) -> Vec<usize> {
@@ -216,8 +192,8 @@ fn kill_through<B: Backend>(
         // pass (the stage C rebuild reports every height), then a random sub-millisecond
         // to few-millisecond delay: mid-batch, mid-commit or between batches.
         let budget = match stages[target] {
-            "C" => next(rng) % (BLOCKS as u64 / 2),
-            _ => next(rng) % 3,
+            "C" => rng.next() % (BLOCKS as u64 / 2),
+            _ => rng.next() % 3,
         };
         let mut in_stage: Option<String> = None;
         let mut seen_in_target = 0u64;
@@ -253,7 +229,7 @@ fn kill_through<B: Backend>(
         // Stage C is one short scan and one commit: kill it on the report itself, or the
         // delay lets it finish before the kill lands.
         if stages[target] != "C" {
-            std::thread::sleep(Duration::from_micros(next(rng) % 3_000));
+            std::thread::sleep(Duration::from_micros(rng.next() % 3_000));
         }
         // Whatever the child printed meanwhile says where it was when it died.
         for line in lines.try_iter() {
@@ -290,20 +266,6 @@ fn kill_through<B: Backend>(
     kills
 }
 
-fn seed() -> u64 {
-    let seed = std::env::var("STRATA_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("migration crash seed {seed} (set STRATA_CRASH_SEED to replay)");
-    seed
-}
-
 fn assert_clean<B: Backend>(dir: &Path, blocks: &[IndexedBlock]) {
     let resumed = FinalisedState::<B>::open(config(dir)).unwrap();
     let clean_dir = tempfile::tempdir().unwrap();
@@ -316,7 +278,7 @@ fn v1_1_to_v1_2_survives_kills<B: Backend>(test: &str) {
     if let (Ok(dir), Ok(mode)) = (std::env::var(DIR_ENV), std::env::var(MODE_ENV)) {
         return child::<B>(&dir, &mode);
     }
-    let mut rng = seed();
+    let mut rng = SplitMix64::from_env_or_clock("migration crash");
     let blocks = chain(BLOCKS, SEED);
     let dir = tempfile::tempdir().unwrap();
     {
@@ -343,7 +305,7 @@ fn v0_to_v1_survives_kills<B: Backend>(test: &str) {
     if let (Ok(dir), Ok(mode)) = (std::env::var(DIR_ENV), std::env::var(MODE_ENV)) {
         return child::<B>(&dir, &mode);
     }
-    let mut rng = seed();
+    let mut rng = SplitMix64::from_env_or_clock("migration crash");
     let blocks = chain(BLOCKS, SEED);
     let dir = tempfile::tempdir().unwrap();
     let v0_rows = {

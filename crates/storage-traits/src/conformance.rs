@@ -704,3 +704,72 @@ macro_rules! conformance_tests {
         )*
     };
 }
+
+/// Helpers for crash tests that re-run the test binary as a child process and kill it:
+/// spawning, draining its stdout, and a seeded PRNG whose seed is printed for replay.
+pub mod child {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::mpsc::{Receiver, channel};
+
+    /// Runs the test `test_name` of the current test binary as a child process with `env`
+    /// set, its stdout piped.
+    pub fn spawn_test(test_name: &str, env: &[(&str, &std::ffi::OsStr)]) -> Child {
+        let mut cmd = Command::new(std::env::current_exe().expect("current test binary"));
+        cmd.args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("spawn the test binary as a child")
+    }
+
+    /// Reads the child's stdout on a thread, so the child never blocks or dies on a full or
+    /// closed pipe (it is killed mid-work, not by a broken pipe); lines arrive on the
+    /// returned channel, which closes when the child's stdout does.
+    pub fn drain(child: &mut Child) -> Receiver<String> {
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+
+    /// SplitMix64: a tiny deterministic PRNG, so kill points replay from a printed seed.
+    #[derive(Clone, Debug)]
+    pub struct SplitMix64(pub u64);
+
+    impl SplitMix64 {
+        /// Seeded from `STRATA_CRASH_SEED` when set, else from the clock; the seed is
+        /// printed to stderr with `what`, so a failing run can be replayed.
+        pub fn from_env_or_clock(what: &str) -> Self {
+            let seed = std::env::var("STRATA_CRASH_SEED")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| {
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos() as u64)
+                });
+            eprintln!("{what} seed {seed} (set STRATA_CRASH_SEED={seed} to replay)");
+            SplitMix64(seed)
+        }
+
+        /// The next value.
+        #[allow(clippy::should_implement_trait)]
+        pub fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+    }
+}
