@@ -59,6 +59,11 @@ fn child<B: Backend>(dir: &str, mode: &str) {
                 ProgressEvent::Progress => "progress",
                 ProgressEvent::Finished => "finish",
             };
+            // Stage C is a fast in-memory scan then one commit: slow its reports down so a
+            // kill aimed at a point inside it lands before the commit.
+            if p.stage == Stage::Accumulator {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             let mut out = std::io::stdout().lock();
             let _ = writeln!(
                 out,
