@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use finalised_state::{Backend, Config, FinalisedState, Network, OpenValidation};
-use storage_traits::kv::{Direction, KeyRange, KvRead, KvStore, TableKind};
+use storage_traits::kv::{Direction, KeyRange, KvRead};
 use storage_traits::model::{AddrEvent, Height, TxLocation};
 use storage_traits::table::*;
 
@@ -80,7 +80,13 @@ impl RunResult {
     fn print(&self) -> String {
         format!(
             "RESULT blocks={} secs={} batches={} rows={} bytes={} base_rss={} peak_rss={}",
-            self.blocks, self.secs, self.batches, self.rows, self.bytes, self.base_rss, self.peak_rss
+            self.blocks,
+            self.secs,
+            self.batches,
+            self.rows,
+            self.bytes,
+            self.base_rss,
+            self.peak_rss
         )
     }
 }
@@ -105,9 +111,10 @@ fn mib(b: u64) -> f64 {
 
 /// The fixture for these arguments, generated once and reused.
 fn fixture(args: &IngestArgs) -> Result<PathBuf> {
-    let dir = args
-        .work
-        .join(format!("fixture-{}-{}-spam{}", args.blocks, args.seed, args.spam_len));
+    let dir = args.work.join(format!(
+        "fixture-{}-{}-spam{}",
+        args.blocks, args.seed, args.spam_len
+    ));
     if fixtures::FixtureReader::open(&dir).is_ok() {
         eprintln!("bench ingest: reusing fixture {}", dir.display());
         return Ok(dir);
@@ -115,7 +122,11 @@ fn fixture(args: &IngestArgs) -> Result<PathBuf> {
     let mut cfg = fixtures::SynthConfig::new(args.blocks, args.seed);
     let start = args.blocks / 10 * 6;
     cfg.spam_band = (args.spam_len > 0).then(|| start..start + args.spam_len);
-    eprintln!("bench ingest: generating {} blocks into {}", args.blocks, dir.display());
+    eprintln!(
+        "bench ingest: generating {} blocks into {}",
+        args.blocks,
+        dir.display()
+    );
     let mut opts = fixtures::synth_writer_options(&cfg);
     opts.overwrite = true;
     fixtures::write_synth_fixture_with(&cfg, &dir, None, opts, &mut |_| {})?;
@@ -141,7 +152,6 @@ pub fn run(args: IngestArgs) -> Result<Vec<Row>> {
     let fixture = fixture(&args)?;
     let mut rows = Vec::new();
     for backend in &args.backends {
-        let mut sync_results = Vec::new();
         for budget in &args.budgets_mib {
             let store = args.work.join(format!("store-{backend}-{budget}"));
             let _ = std::fs::remove_dir_all(&store);
@@ -166,7 +176,6 @@ pub fn run(args: IngestArgs) -> Result<Vec<Row>> {
             ])?;
             let _ = std::fs::remove_dir_all(&store);
             let _ = std::fs::remove_dir_all(&raw_dir);
-            sync_results.push((*budget, synced.clone()));
             rows.push(Row {
                 backend: backend.clone(),
                 budget_mib: *budget,
@@ -174,7 +183,6 @@ pub fn run(args: IngestArgs) -> Result<Vec<Row>> {
                 raw,
             });
         }
-        let _ = sync_results;
     }
     print_table(&rows);
     Ok(rows)
@@ -214,7 +222,15 @@ pub fn rss_slope(rows: &[Row], backend: &str) -> Option<(f64, f64)> {
 fn print_table(rows: &[Row]) {
     println!(
         "{:<8} {:>7} {:>8} {:>10} {:>11} {:>10} {:>7} {:>10} {:>10}",
-        "backend", "budget", "blocks", "sync b/s", "raw rows/s", "raw b/s", "ratio", "base MiB", "peak MiB"
+        "backend",
+        "budget",
+        "blocks",
+        "sync b/s",
+        "raw rows/s",
+        "raw b/s",
+        "ratio",
+        "base MiB",
+        "peak MiB"
     );
     for r in rows {
         println!(
@@ -230,7 +246,11 @@ fn print_table(rows: &[Row]) {
             mib(r.sync.peak_rss),
         );
     }
-    for backend in rows.iter().map(|r| r.backend.as_str()).collect::<std::collections::BTreeSet<_>>() {
+    for backend in rows
+        .iter()
+        .map(|r| r.backend.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
         if let Some((slope, base)) = rss_slope(rows, backend) {
             println!(
                 "{backend}: peak RSS = {:.1} MiB + {slope:.2} x budget (target slope <= 1.25)",
@@ -264,13 +284,15 @@ fn sync_with<B: Backend>(fixture: &Path, store: &Path, budget_mib: u64) -> Resul
     let (base_rss, _) = rss();
     let mut boundaries = Vec::new();
     let mut read_error = None;
-    let blocks = reader.range(reader.start_height()..=tip)?.map_while(|b| match b {
-        Ok(b) => Some(b),
-        Err(e) => {
-            read_error = Some(e);
-            None
-        }
-    });
+    let blocks = reader
+        .range(reader.start_height()..=tip)?
+        .map_while(|b| match b {
+            Ok(b) => Some(b),
+            Err(e) => {
+                read_error = Some(e);
+                None
+            }
+        });
     let started = Instant::now();
     let written = state.write_blocks(blocks, |p| boundaries.push(p.height.0))?;
     let secs = started.elapsed().as_secs_f64();
@@ -280,7 +302,11 @@ fn sync_with<B: Backend>(fixture: &Path, store: &Path, budget_mib: u64) -> Resul
     let (_, peak_rss) = rss();
     std::fs::write(
         store.join("batches"),
-        boundaries.iter().map(|h| h.to_string()).collect::<Vec<_>>().join("\n"),
+        boundaries
+            .iter()
+            .map(|h| h.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
     )?;
     let result = RunResult {
         blocks: written,
@@ -332,13 +358,11 @@ fn collect_batches<B: Backend>(store: &Path) -> Result<(Batches, u64, u64)> {
         for row in r.range(spec.name, KeyRange::all(), Direction::Forward)? {
             let (k, v) = row?;
             let h = row_height(spec.name, &k, &v)?;
-            let i = boundaries.partition_point(|b| *b < h).min(boundaries.len() - 1);
+            let i = boundaries
+                .partition_point(|b| *b < h)
+                .min(boundaries.len() - 1);
             rows += 1;
             bytes += (k.len() + v.len()) as u64;
-            let (k, v) = match spec.kind {
-                TableKind::DupSort { .. } => (k, v),
-                TableKind::Plain => (k, v),
-            };
             batches[i].entry(spec.name).or_default().push((k, v));
         }
     }
@@ -374,7 +398,8 @@ pub fn child_raw(backend: &str, store: &Path, raw_dir: &Path) -> Result<()> {
                             t.insert(k.as_slice(), v.as_slice())?;
                         }
                     } else {
-                        let def: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new(table);
+                        let def: redb::TableDefinition<&[u8], &[u8]> =
+                            redb::TableDefinition::new(table);
                         let mut t = tx.open_table(def)?;
                         for (k, v) in rows {
                             t.insert(k.as_slice(), v.as_slice())?;
@@ -421,7 +446,14 @@ pub fn child_raw(backend: &str, store: &Path, raw_dir: &Path) -> Result<()> {
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    let result = RunResult { blocks: 0, secs, batches: batches.len() as u64, rows, bytes, ..Default::default() };
+    let result = RunResult {
+        blocks: 0,
+        secs,
+        batches: batches.len() as u64,
+        rows,
+        bytes,
+        ..Default::default()
+    };
     println!("{}", result.print());
     Ok(())
 }
