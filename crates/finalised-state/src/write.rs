@@ -103,8 +103,9 @@ fn per_height_rows(block: &IndexedBlock, height: Height) -> [(&'static str, Vec<
 }
 
 /// Blocks staged but not yet committed, and the random-keyed rows they produce.
-#[derive(Default)]
 pub(crate) struct Batch {
+    /// The most `transparent` may hold ([`TRANSPARENT_CACHE_BYTES`] outside tests).
+    transparent_cap: usize,
     /// hash → height rows, by key.
     hashes: BTreeMap<Vec<u8>, Vec<u8>>,
     /// txid → location, for lookups and for the `txid_location` rows.
@@ -163,7 +164,28 @@ pub(crate) fn previous_output(
         .copied())
 }
 
+impl Default for Batch {
+    fn default() -> Self {
+        Batch::with_cache_cap(TRANSPARENT_CACHE_BYTES)
+    }
+}
+
 impl Batch {
+    fn with_cache_cap(transparent_cap: usize) -> Self {
+        Batch {
+            transparent_cap,
+            hashes: BTreeMap::new(),
+            txid_locations: BTreeMap::new(),
+            spent: BTreeMap::new(),
+            addr_adds: BTreeSet::new(),
+            addr_deletes: BTreeSet::new(),
+            transparent: HashMap::new(),
+            transparent_bytes: 0,
+            bytes: 0,
+            blocks: 0,
+        }
+    }
+
     fn location_of(&self, r: &impl KvRead, txid: &TxId) -> Result<Option<TxLocation>> {
         match self.txid_locations.get(txid) {
             Some(l) => Ok(Some(*l)),
@@ -199,7 +221,7 @@ impl Batch {
     /// Caches a decoded transparent list, emptying the cache first when it is full.
     fn cache_transparent(&mut self, height: u32, list: Arc<TransparentTxList>) {
         let size = transparent_size(&list);
-        if self.transparent_bytes + size > TRANSPARENT_CACHE_BYTES {
+        if self.transparent_bytes + size > self.transparent_cap {
             self.transparent.clear();
             self.transparent_bytes = 0;
         }
@@ -209,11 +231,22 @@ impl Batch {
         }
     }
 
-    fn resolve(&mut self, r: &impl KvRead, outpoint: &Outpoint) -> Result<Option<PrevOut>> {
+    /// The output `outpoint` refers to. `current` is the block being staged (its rows are
+    /// not in the transaction yet, and the cache may evict it while its inputs resolve).
+    fn resolve(
+        &mut self,
+        r: &impl KvRead,
+        outpoint: &Outpoint,
+        current: (Height, &Arc<TransparentTxList>),
+    ) -> Result<Option<PrevOut>> {
         let Some(location) = self.location_of(r, &outpoint.prev_txid)? else {
             return Ok(None);
         };
-        let list = self.transparent_at(r, location.block_height)?;
+        let list = if location.block_height == current.0.0 {
+            Arc::clone(current.1)
+        } else {
+            self.transparent_at(r, location.block_height)?
+        };
         Ok(list
             .0
             .get(location.tx_index as usize)
@@ -298,14 +331,14 @@ impl Batch {
             self.txid_locations.insert(tx.txid, location);
             self.bytes += 32 + 40 + ENTRY_OVERHEAD;
         }
-        let transparent = TransparentTxList(
+        let transparent = Arc::new(TransparentTxList(
             block
                 .transactions
                 .iter()
                 .map(|t| t.transparent.clone())
                 .collect(),
-        );
-        self.cache_transparent(height.0, Arc::new(transparent.clone()));
+        ));
+        self.cache_transparent(height.0, Arc::clone(&transparent));
 
         // Inputs: every spent outpoint exists and is unspent; spent rows; address events.
         let mut spends = Vec::new();
@@ -319,7 +352,7 @@ impl Batch {
                 let Some(outpoint) = input.outpoint() else {
                     continue;
                 };
-                let Some(prev) = self.resolve(w, &outpoint)? else {
+                let Some(prev) = self.resolve(w, &outpoint, (height, &transparent))? else {
                     return Err(invalid(
                         block,
                         height,
@@ -947,5 +980,40 @@ impl<B: Backend> DbWrite for FinalisedState<B> {
         let mut w = self.store.begin_write()?;
         w.put_row::<Metadata>(&METADATA_KEY, metadata)?;
         w.commit(Durability::Synced)
+    }
+}
+
+#[cfg(all(test, feature = "redb"))]
+mod tests {
+    use super::*;
+    use storage_traits::kv::KvStore;
+
+    /// Regression: with spam-sized blocks the cache evicted the block being staged while
+    /// its inputs were resolving, and a spend of an output of the same block was reported
+    /// as corruption. A zero-byte cache evicts on every insert.
+    #[test]
+    fn same_block_spends_resolve_with_an_evicting_cache() {
+        let mut cfg = fixtures::SynthConfig::new(40, 5);
+        cfg.spam_band = None;
+        cfg.mix.same_block_spend_percent = 100;
+        let blocks: Vec<IndexedBlock> = fixtures::synth_chain(&cfg).collect();
+        let same_block_spends = blocks.iter().any(|b| {
+            let txids: std::collections::HashSet<TxId> =
+                b.transactions.iter().map(|t| t.txid).collect();
+            b.transactions
+                .iter()
+                .filter_map(|t| t.transparent.as_ref())
+                .flat_map(|t| &t.vin)
+                .any(|i| txids.contains(&i.prevout_txid))
+        });
+        assert!(same_block_spends, "the chain must spend within blocks");
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_redb::RedbStore::open(dir.path(), V1_TABLES).unwrap();
+        let mut w = store.begin_write().unwrap();
+        let mut batch = Batch::with_cache_cap(0);
+        for (h, b) in blocks.iter().enumerate() {
+            batch.stage_block(&mut w, b, Height(h as u32)).unwrap();
+        }
+        batch.flush_into(&mut w).unwrap();
     }
 }
