@@ -1,0 +1,193 @@
+//! Synced single-height commits per second through the hot store, beside a raw synced
+//! RocksDB `WriteBatch` of the same bytes (same key, same framed value, same column family
+//! name, `sync = true`) in the same run. The ratio is the result: hot / raw throughput,
+//! target ≥ 0.9.
+//!
+//! Besides criterion's two benchmarks, an interleaved measurement alternates rounds of
+//! hot and raw commits (so both see the same background load from the other processes on
+//! the machine) and prints the ratio of the medians.
+//!
+//! `cargo bench -p hotchunk --bench hot_commit`; `HOT_BENCH_PAYLOAD` sets the payload size
+//! (default 4096 bytes), `HOT_BENCH_ROUNDS` the interleaved rounds (default 15).
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hotchunk::{Catalog, ChunkId, Codec, Geometry, HotOptions, HotStore, HotTier, Layout};
+
+/// One chunk large enough never to fill during the run.
+fn geometry() -> Geometry {
+    Geometry::new(0, 1 << 30, 1_000).unwrap()
+}
+
+fn payload_size() -> usize {
+    std::env::var("HOT_BENCH_PAYLOAD")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4096)
+}
+
+/// Incompressible-looking bytes (xorshift), so neither side gains from LZ4.
+fn payload(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+struct Hot {
+    _dir: tempfile::TempDir,
+    store: HotStore,
+    _tier: HotTier<hotchunk::RocksStore>,
+}
+
+impl Hot {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open_rocksdb(Layout::new(dir.path(), geometry())).unwrap();
+        let tier = HotTier::new(
+            Arc::new(catalog),
+            HotOptions {
+                codec: Codec::None,
+                ..HotOptions::default()
+            },
+        );
+        let store = tier.open_hot_db_for_chunk(ChunkId(0)).unwrap();
+        Hot {
+            _dir: dir,
+            store,
+            _tier: tier,
+        }
+    }
+
+    fn commit(&mut self, payload: &[u8]) {
+        let h = self.store.next_height().unwrap();
+        self.store.put_height(h, payload).unwrap();
+    }
+}
+
+struct Raw {
+    _dir: tempfile::TempDir,
+    db: rocksdb::DB,
+    next: u32,
+    wo: rocksdb::WriteOptions,
+}
+
+impl Raw {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let db = rocksdb::DB::open_cf(&opts, dir.path(), ["ledgers"]).unwrap();
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        Raw {
+            _dir: dir,
+            db,
+            next: 0,
+            wo,
+        }
+    }
+
+    /// The same bytes the hot store writes: key = BE height, value = `[0x01][0x00]` + payload.
+    fn commit(&mut self, value: &[u8]) {
+        let cf = self.db.cf_handle("ledgers").unwrap();
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.put_cf(cf, self.next.to_be_bytes(), value);
+        self.db.write_opt(batch, &self.wo).unwrap();
+        self.next += 1;
+    }
+}
+
+fn framed(payload: &[u8]) -> Vec<u8> {
+    hotchunk::codec::encode(Codec::None, payload).unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let size = payload_size();
+    let p = payload(size, 0x5EED);
+    let value = framed(&p);
+
+    let mut group = c.benchmark_group("hot_commit");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(4));
+    group.throughput(Throughput::Elements(1));
+    let mut hot = Hot::new();
+    group.bench_function(format!("hotstore_put_height_{size}B"), |b| {
+        b.iter(|| hot.commit(black_box(&p)))
+    });
+    let mut raw = Raw::new();
+    group.bench_function(format!("raw_rocksdb_synced_batch_{size}B"), |b| {
+        b.iter(|| raw.commit(black_box(&value)))
+    });
+    group.finish();
+
+    interleaved(&mut hot, &mut raw, &p, &value);
+}
+
+/// Rounds of `PER_ROUND` commits, alternating which side goes first; prints each side's
+/// median commits/s and the ratio hot/raw.
+fn interleaved(hot: &mut Hot, raw: &mut Raw, p: &[u8], value: &[u8]) {
+    const PER_ROUND: u32 = 200;
+    let rounds: usize = std::env::var("HOT_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    let mut hot_rates = Vec::with_capacity(rounds);
+    let mut raw_rates = Vec::with_capacity(rounds);
+    let mut ratios = Vec::with_capacity(rounds);
+    let mut run_hot = |hot: &mut Hot| {
+        let t = Instant::now();
+        for _ in 0..PER_ROUND {
+            hot.commit(p);
+        }
+        f64::from(PER_ROUND) / t.elapsed().as_secs_f64()
+    };
+    let mut run_raw = |raw: &mut Raw| {
+        let t = Instant::now();
+        for _ in 0..PER_ROUND {
+            raw.commit(value);
+        }
+        f64::from(PER_ROUND) / t.elapsed().as_secs_f64()
+    };
+    for r in 0..rounds {
+        let (h, w) = if r % 2 == 0 {
+            let h = run_hot(hot);
+            (h, run_raw(raw))
+        } else {
+            let w = run_raw(raw);
+            (run_hot(hot), w)
+        };
+        hot_rates.push(h);
+        raw_rates.push(w);
+        ratios.push(h / w);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (h, w, r) = (
+        median(&mut hot_rates),
+        median(&mut raw_rates),
+        median(&mut ratios),
+    );
+    println!(
+        "interleaved ({rounds} rounds x {PER_ROUND} synced commits, {} B payload): \
+         hot store {h:.0} commits/s, raw RocksDB WriteBatch {w:.0} commits/s, \
+         ratio of medians {:.3}, median of per-round ratios {r:.3}",
+        p.len(),
+        h / w
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
