@@ -10,7 +10,8 @@ blocks="${BLOCKS:-5000}"
 seed="${SEED:-42}"
 work="${STRATA_DEMO_DIR:-$(mktemp -d -t strata-demo.XXXXXX)}"
 rm -rf "$work/fixture" "$work/store"
-echo "==> generating $blocks blocks (seed $seed) into $work/fixture"
-cargo run --quiet --release -p xtask -- fixtures synth --blocks "$blocks" --seed "$seed" --out "$work/fixture"
-echo "==> syncing into $work/store"
-cargo run --quiet --release -p finalised-state --example sync_fixture -- "$work/fixture" "$work/store"
+echo "==> building (release; the demo uses redb, so RocksDB's C++ is not built)"
+cargo build --quiet --release -p finalised-state --example sync_fixture
+echo "==> generating $blocks blocks (seed $seed) into $work/fixture, syncing into $work/store"
+cargo run --quiet --release -p finalised-state --example sync_fixture -- \
+  --synth "$blocks" "$seed" "$work/fixture" "$work/store"

@@ -1,8 +1,9 @@
-//! Syncs a fixture directory (written by `cargo xtask fixtures synth`) into a new
-//! finalised-state store, validates it, and prints what `gettxoutsetinfo` would.
+//! Syncs a fixture directory (written by `cargo xtask fixtures synth`, or generated here
+//! with `--synth BLOCKS SEED`) into a new finalised-state store, validates it, and prints
+//! what `gettxoutsetinfo` would.
 //!
 //! ```text
-//! cargo run --release -p finalised-state --example sync_fixture -- FIXTURE_DIR STORE_BASE
+//! cargo run --release -p finalised-state --example sync_fixture -- [--synth BLOCKS SEED] FIXTURE_DIR STORE_BASE
 //! ```
 
 use std::time::Instant;
@@ -11,11 +12,47 @@ use finalised_state::{Config, DefaultFinalisedState, Network, OpenValidation};
 use storage_traits::capability::{DbRead, TransparentHistExt};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let (Some(fixture), Some(base)) = (args.next(), args.next()) else {
-        eprintln!("usage: sync_fixture FIXTURE_DIR STORE_BASE");
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = || -> ! {
+        eprintln!("usage: sync_fixture [--synth BLOCKS SEED] FIXTURE_DIR STORE_BASE");
         std::process::exit(2);
     };
+    let synth = if args.first().map(String::as_str) == Some("--synth") {
+        if args.len() < 3 {
+            usage();
+        }
+        let blocks: u32 = args[1].parse().unwrap_or_else(|_| usage());
+        let seed: u64 = args[2].parse().unwrap_or_else(|_| usage());
+        args.drain(..3);
+        Some((blocks, seed))
+    } else {
+        None
+    };
+    let [fixture, base] = <[String; 2]>::try_from(args).unwrap_or_else(|_| usage());
+    if let Some((blocks, seed)) = synth {
+        let mut cfg = fixtures::SynthConfig::new(blocks, seed);
+        cfg.spam_band = fixtures::SynthConfig::default_spam_band(0, blocks);
+        println!("generating {blocks} blocks (seed {seed}) into {fixture}");
+        let started = Instant::now();
+        let summary = fixtures::write_synth_fixture(
+            &cfg,
+            std::path::Path::new(&fixture),
+            None,
+            true,
+            &mut |p| {
+                if p.blocks_done % 500 == 0 || p.blocks_done == p.blocks_total {
+                    eprint!("\r  {:>8}/{} blocks", p.blocks_done, p.blocks_total);
+                }
+            },
+        )?;
+        eprintln!();
+        println!(
+            "generated {} blocks, {} transactions in {:.1} s",
+            summary.blocks,
+            summary.transactions,
+            started.elapsed().as_secs_f64()
+        );
+    }
     let reader = fixtures::FixtureReader::open(std::path::Path::new(&fixture))?;
     let start = reader.start_height();
     let Some(tip) = reader.tip() else {
