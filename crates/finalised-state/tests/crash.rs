@@ -33,8 +33,13 @@ fn child<B: Backend>(dir: &str, mode: &str) {
         return;
     }
     println!("resumed at {:?}", s.db_height().unwrap());
-    s.write_blocks(chain(BLOCKS, SEED), |p| println!("batch {}", p.height.0))
-        .unwrap();
+    s.write_blocks(chain(BLOCKS, SEED), |p| {
+        println!("batch {}", p.height.0);
+        // Slow the child between batches (not inside them), so the parent's kills land
+        // while the sync is still running even in fast release builds.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    })
+    .unwrap();
     println!("done");
 }
 

@@ -53,11 +53,10 @@ impl RangeSet {
             .ranges
             .range::<[u8], _>((Bound::Unbounded, Bound::Included(start.as_slice())))
             .next_back()
+            && pe.as_ref().is_none_or(|pe| *pe >= start)
         {
-            if pe.as_ref().is_none_or(|pe| *pe >= start) {
-                start = ps.clone();
-                end = max_end(pe.clone(), end);
-            }
+            start = ps.clone();
+            end = max_end(pe.clone(), end);
         }
         let upper = match &end {
             Some(e) => Bound::Included(e.as_slice()),
