@@ -93,7 +93,8 @@ fn dup_pairs_are_composite_keys_in_their_column_family() {
         false,
     )
     .unwrap();
-    let rows: Vec<(Box<[u8]>, Box<[u8]>)> = db
+    type RawRow = (Box<[u8]>, Box<[u8]>);
+    let rows: Vec<RawRow> = db
         .iterator_cf(db.cf_handle(DUP).unwrap(), rocksdb::IteratorMode::Start)
         .collect::<Result<_, _>>()
         .unwrap();
