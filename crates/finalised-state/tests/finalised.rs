@@ -303,6 +303,56 @@ fn bulk_sync_equals_single_writes<B: Backend>() {
     assert!(status.info.transaction_outputs > 0);
 }
 
+/// In one bulk call, an output spent by an earlier block of the call cannot be spent
+/// again: the first spend takes it from the output cache, the second must still find the
+/// buffered `spent` row.
+fn bulk_double_spend_is_refused<B: Backend>() {
+    let blocks = chain(40, 13);
+    // The last input of blocks[20..30] that spends an output created in blocks[..20]
+    // (created and spent inside the same call below).
+    let created: std::collections::HashSet<TxId> = blocks[..20]
+        .iter()
+        .flat_map(|b| &b.transactions)
+        .map(|t| t.txid)
+        .collect();
+    let spent_input = blocks[20..30]
+        .iter()
+        .flat_map(|b| &b.transactions)
+        .filter_map(|t| t.transparent.as_ref())
+        .flat_map(|t| &t.vin)
+        .filter(|i| created.contains(&i.prevout_txid))
+        .last()
+        .copied()
+        .expect("the chain spends its own outputs");
+    let mut bad = blocks[30].clone();
+    let tx = bad.transactions.last_mut().unwrap();
+    tx.transparent
+        .get_or_insert_with(Default::default)
+        .vin
+        .push(spent_input);
+    tx.txid = TxId([0xAB; 32]);
+    let root = bad.computed_merkle_root();
+    if let BlockHeaderData::V2 { data, .. } = &mut bad.header {
+        data.merkle_root = root;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = open::<B>(dir.path());
+    let result = s.write_blocks(
+        blocks[..30].iter().cloned().chain(std::iter::once(bad)),
+        |_| {},
+    );
+    match result {
+        Err(Error::InvalidBlock { height, reason, .. }) => {
+            assert_eq!(height, 30);
+            assert!(reason.contains("already spent"), "{reason}");
+        }
+        other => panic!("expected InvalidBlock (already spent), got {other:?}"),
+    }
+    // The good block still goes in after whatever the failed call committed.
+    s.write_blocks(blocks[..31].iter().cloned(), |_| {}).unwrap();
+    assert_eq!(s.db_height().unwrap(), Some(Height(30)));
+}
+
 fn accumulator_incremental_equals_rebuild<B: Backend>() {
     let dir = tempfile::tempdir().unwrap();
     let s = open::<B>(dir.path());
@@ -768,6 +818,7 @@ per_backend!(
     rewrite_and_bad_blocks_write_nothing,
     rollback_equals_shorter_chain,
     bulk_sync_equals_single_writes,
+    bulk_double_spend_is_refused,
     accumulator_incremental_equals_rebuild,
     missing_capabilities_are_reported,
     compact_blocks_follow_the_filter,
