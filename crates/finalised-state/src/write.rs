@@ -1107,7 +1107,9 @@ mod tests {
         let mut batch = Batch::default();
         let mut cache = RowCache::with_byte_cap(0);
         for (h, b) in blocks.iter().enumerate() {
-            batch.stage_block(&mut cache, &mut w, b, Height(h as u32)).unwrap();
+            batch
+                .stage_block(&mut cache, &mut w, b, Height(h as u32))
+                .unwrap();
         }
         batch.flush_into(&mut w).unwrap();
     }

@@ -349,7 +349,8 @@ fn bulk_double_spend_is_refused<B: Backend>() {
         other => panic!("expected InvalidBlock (already spent), got {other:?}"),
     }
     // The good block still goes in after whatever the failed call committed.
-    s.write_blocks(blocks[..31].iter().cloned(), |_| {}).unwrap();
+    s.write_blocks(blocks[..31].iter().cloned(), |_| {})
+        .unwrap();
     assert_eq!(s.db_height().unwrap(), Some(Height(30)));
 }
 
