@@ -727,13 +727,20 @@ pub mod child {
 
     /// Reads the child's stdout on a thread, so the child never blocks or dies on a full or
     /// closed pipe (it is killed mid-work, not by a broken pipe); lines arrive on the
-    /// returned channel, which closes when the child's stdout does.
+    /// returned channel, which closes when the child's stdout does. Each line is what the
+    /// child printed: the `test <name> ... ` that libtest prints, without a newline, before
+    /// the test's own first line is cut off.
     pub fn drain(child: &mut Child) -> Receiver<String> {
         let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
         let (tx, rx) = channel();
         std::thread::spawn(move || {
             for line in stdout.lines() {
-                let Ok(line) = line else { break };
+                let Ok(mut line) = line else { break };
+                if line.starts_with("test ")
+                    && let Some(i) = line.find(" ... ")
+                {
+                    line.drain(..i + 5);
+                }
                 if tx.send(line).is_err() {
                     break;
                 }
@@ -771,5 +778,94 @@ pub mod child {
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             z ^ (z >> 31)
         }
+    }
+}
+
+/// The clock the backend benchmarks report, shared so every backend's trait/raw ratio is
+/// measured the same way.
+///
+/// By default the on-CPU time of the calling thread (`/proc/thread-self/schedstat`, user
+/// and kernel, nanoseconds): on a machine shared with other builds, the time a thread
+/// spends descheduled is noise that lands on whichever side of a comparison happens to run
+/// during a burst of load. The cost the traits add over a raw backend is work on the
+/// calling thread, which this clock sees in full; what it leaves out (waiting for the disk,
+/// a backend's background threads) is the same on both sides. `STRATA_BENCH_CLOCK=wall`
+/// reports wall time instead. The kernel updates the figure at scheduler events, so a
+/// reading may lag by up to a tick (a few milliseconds): time runs of 100 ms or more.
+pub mod bench_clock {
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
+
+    /// Which time the benchmarks report.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Clock {
+        /// The calling thread's on-CPU time.
+        ThreadCpu,
+        /// Wall time.
+        Wall,
+    }
+
+    /// The clock in use: `STRATA_BENCH_CLOCK=wall` or `cpu` (the default, when the kernel
+    /// exposes it). Chosen once per process and printed to stderr.
+    pub fn clock() -> Clock {
+        static CLOCK: OnceLock<Clock> = OnceLock::new();
+        *CLOCK.get_or_init(|| {
+            let clock = match std::env::var("STRATA_BENCH_CLOCK").as_deref() {
+                Ok("wall") => Clock::Wall,
+                _ if thread_cpu_ns().is_some() => Clock::ThreadCpu,
+                _ => Clock::Wall,
+            };
+            eprintln!("benchmarks report {clock:?} time (STRATA_BENCH_CLOCK=wall|cpu)");
+            clock
+        })
+    }
+
+    /// The calling thread's on-CPU time so far, in nanoseconds, when the kernel exposes it.
+    pub fn thread_cpu_ns() -> Option<u64> {
+        std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    /// A start time on [`clock`].
+    #[derive(Clone, Copy, Debug)]
+    pub enum Stamp {
+        /// Thread CPU nanoseconds.
+        Cpu(u64),
+        /// A wall-clock instant.
+        Wall(Instant),
+    }
+
+    impl Stamp {
+        /// Now, on [`clock`].
+        pub fn now() -> Stamp {
+            match clock() {
+                Clock::ThreadCpu => Stamp::Cpu(thread_cpu_ns().unwrap_or(0)),
+                Clock::Wall => Stamp::Wall(Instant::now()),
+            }
+        }
+
+        /// The time since this stamp, on the same clock.
+        pub fn elapsed(&self) -> Duration {
+            match self {
+                Stamp::Cpu(start) => {
+                    Duration::from_nanos(thread_cpu_ns().unwrap_or(0).saturating_sub(*start))
+                }
+                Stamp::Wall(start) => start.elapsed(),
+            }
+        }
+    }
+
+    /// Runs `routine` `iters` times and returns the time taken on [`clock`]: the body of a
+    /// criterion `iter_custom`.
+    pub fn time<R>(iters: u64, mut routine: impl FnMut() -> R) -> Duration {
+        let start = Stamp::now();
+        for _ in 0..iters {
+            std::hint::black_box(routine());
+        }
+        start.elapsed()
     }
 }

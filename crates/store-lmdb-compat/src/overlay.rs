@@ -5,8 +5,8 @@
 //! Three layers, newest-wins in this order when a key is looked up:
 //!
 //! 1. `points`: point puts and deletes (`None` is a delete), in a `BTreeMap`.
-//! 2. `run`: rows appended by `insert_sorted` in strictly ascending order, packed into one
-//!    byte arena (no allocation per row). A row only joins the run when its key is greater
+//! 2. `run`: rows appended by `insert_sorted` in strictly ascending order, kept as the puts
+//!    of a `WriteBatch` (no allocation per row, and the commit writes that batch as it is). A row only joins the run when its key is greater
 //!    than every key of `points` and of the run, so nothing in `points` is older than a run
 //!    row it could shadow; a later point write to the same key lands in `points` and wins.
 //! 3. `deleted`: ranges deleted from the base (`clear`, and `delete` on a duplicate-sorted
@@ -14,10 +14,14 @@
 //!    range at the time it happens, and rows written afterwards are visible.
 //!
 //! At commit the overlay becomes one `WriteBatch`: range deletes first, then the run, then
-//! the point writes, so later writes override earlier ones exactly as above.
+//! the point writes, so later writes override earlier ones exactly as above. When one table
+//! has a run and no range deletes (a bulk load), the run's own batch is that batch, with
+//! the rest appended to it.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+
+use rocksdb::{ColumnFamily, WriteBatch};
 
 use crate::bounds::Span;
 
@@ -99,19 +103,49 @@ impl RangeSet {
     }
 }
 
-/// Where one row of a [`SortedRun`] lives in its arena.
+/// Where one row of a [`SortedRun`] lives in its batch's bytes.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RunRow {
-    start: usize,
+    key_start: usize,
     key_len: usize,
+    value_start: usize,
     value_len: usize,
 }
 
-/// Rows in strictly ascending key order, packed into one arena.
-#[derive(Default, Debug)]
+/// The bytes of the varint32/64 RocksDB writes before a length.
+fn varint_len(mut n: usize) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
+
+/// Rows in strictly ascending key order, stored as the puts of a `WriteBatch` that the
+/// commit writes as it is: one copy of each row (into the batch), not two (into an arena,
+/// then into the batch at commit), which on a bulk load was a fifth of the time over raw
+/// RocksDB. The rows are read back in place from the batch's bytes: RocksDB encodes a put
+/// as `[tag][cf id varint][key len varint][key][value len varint][value]`, so after each
+/// put the value ends the batch and the key ends just before the value's length. That
+/// layout is checked on every run's first row and pinned by a unit test.
+#[derive(Default)]
 pub(crate) struct SortedRun {
-    arena: Vec<u8>,
+    batch: WriteBatch,
     rows: Vec<RunRow>,
+    /// Some rows were removed from `rows` while their puts stay in `batch`: the batch can
+    /// no longer be written as it is.
+    removed: bool,
+}
+
+impl std::fmt::Debug for SortedRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SortedRun")
+            .field("rows", &self.rows.len())
+            .field("batch_bytes", &self.batch.size_in_bytes())
+            .field("removed", &self.removed)
+            .finish()
+    }
 }
 
 impl SortedRun {
@@ -126,43 +160,67 @@ impl SortedRun {
     /// The key and value of row `i`.
     pub fn row(&self, i: usize) -> (&[u8], &[u8]) {
         let r = self.rows[i];
-        let key_end = r.start + r.key_len;
+        let data = self.batch.data();
         (
-            &self.arena[r.start..key_end],
-            &self.arena[key_end..key_end + r.value_len],
+            &data[r.key_start..r.key_start + r.key_len],
+            &data[r.value_start..r.value_start + r.value_len],
         )
     }
 
     pub fn key(&self, i: usize) -> &[u8] {
         let r = self.rows[i];
-        &self.arena[r.start..r.start + r.key_len]
+        &self.batch.data()[r.key_start..r.key_start + r.key_len]
     }
 
     pub fn last_key(&self) -> Option<&[u8]> {
         self.rows.len().checked_sub(1).map(|i| self.key(i))
     }
 
-    /// Appends a row; the caller guarantees `key > self.last_key()`.
-    pub fn push(&mut self, key: &[u8], value: &[u8]) {
-        let start = self.arena.len();
-        self.arena.extend_from_slice(key);
-        self.arena.extend_from_slice(value);
-        self.rows.push(RunRow {
-            start,
+    /// Appends a row, a put into `cf`; the caller guarantees `key > self.last_key()`.
+    /// Fails (writing nothing the commit would use) if RocksDB laid the put out otherwise
+    /// than this type reads it back.
+    pub fn push(&mut self, cf: &ColumnFamily, key: &[u8], value: &[u8]) -> Result<(), String> {
+        self.batch.put_cf(cf, key, value);
+        let end = self.batch.size_in_bytes();
+        let value_start = end - value.len();
+        let key_start = value_start - varint_len(value.len()) - key.len();
+        let row = RunRow {
+            key_start,
             key_len: key.len(),
+            value_start,
             value_len: value.len(),
-        });
+        };
+        self.rows.push(row);
+        if self.rows.len() == 1 && self.row(0) != (key, value) {
+            self.rows.clear();
+            self.batch.clear();
+            return Err(format!(
+                "RocksDB's WriteBatch does not encode a put as expected ({} bytes)",
+                end
+            ));
+        }
+        Ok(())
+    }
+
+    /// The batch to write at commit, when it holds exactly the run's rows.
+    pub fn into_batch(self) -> Option<WriteBatch> {
+        (!self.removed).then_some(self.batch)
+    }
+
+    /// Whether the batch holds exactly the run's rows (see [`SortedRun::into_batch`]).
+    pub fn batch_is_exact(&self) -> bool {
+        !self.removed
     }
 
     /// The index range of the rows inside `span`.
     pub fn index_range(&self, span: &Span) -> std::ops::Range<usize> {
+        let data = self.batch.data();
+        let key = |r: &RunRow| &data[r.key_start..r.key_start + r.key_len];
         let lo = self
             .rows
-            .partition_point(|r| &self.arena[r.start..r.start + r.key_len] < span.lower.as_slice());
+            .partition_point(|r| key(r) < span.lower.as_slice());
         let hi = match &span.upper {
-            Some(u) => self
-                .rows
-                .partition_point(|r| &self.arena[r.start..r.start + r.key_len] < u.as_slice()),
+            Some(u) => self.rows.partition_point(|r| key(r) < u.as_slice()),
             None => self.rows.len(),
         };
         lo..hi.max(lo)
@@ -170,20 +228,24 @@ impl SortedRun {
 
     /// The value stored under `key`, if the run holds it.
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        let data = self.batch.data();
         let i = self
             .rows
-            .partition_point(|r| &self.arena[r.start..r.start + r.key_len] < key);
+            .partition_point(|r| &data[r.key_start..r.key_start + r.key_len] < key);
         (i < self.rows.len() && self.key(i) == key).then(|| self.row(i).1)
     }
 
-    /// Forgets the rows inside `span` (their bytes stay in the arena until commit).
+    /// Forgets the rows inside `span` (their puts stay in the batch, which the commit then
+    /// no longer writes as it is).
     pub fn remove_span(&mut self, span: &Span) {
         let r = self.index_range(span);
         if !r.is_empty() {
             self.rows.drain(r);
+            self.removed = true;
         }
         if self.rows.is_empty() {
-            self.arena.clear();
+            self.batch.clear();
+            self.removed = false;
         }
     }
 }
@@ -326,12 +388,67 @@ mod tests {
         assert_eq!(s.iter().count(), 1);
     }
 
+    /// A real column family to put rows into.
+    fn with_cf(f: impl FnOnce(&ColumnFamily)) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let db = rocksdb::DB::open_cf(&opts, dir.path(), ["t"]).unwrap();
+        f(db.cf_handle("t").unwrap());
+    }
+
+    /// The run reads rows back from the batch's bytes: every length around the varint
+    /// boundaries, keys and values alike, and an empty value.
+    #[test]
+    fn run_rows_read_back_from_the_batch() {
+        with_cf(|cf| {
+            let lens = [0usize, 1, 127, 128, 129, 16_383, 16_384, 16_385, 2_097_152];
+            let mut run = SortedRun::default();
+            let mut expect = Vec::new();
+            for (i, &len) in lens.iter().enumerate() {
+                let key = [vec![i as u8], vec![0xAB; lens[lens.len() - 1 - i] % 300]].concat();
+                let value = vec![i as u8 ^ 0x5A; len];
+                run.push(cf, &key, &value).unwrap();
+                expect.push((key, value));
+            }
+            assert_eq!(run.len(), lens.len());
+            for (i, (k, v)) in expect.iter().enumerate() {
+                assert_eq!(run.row(i), (k.as_slice(), v.as_slice()), "row {i}");
+                assert_eq!(run.get(k), Some(v.as_slice()));
+            }
+            assert!(run.batch_is_exact());
+            let batch = run.into_batch().unwrap();
+            assert_eq!(batch.len(), lens.len());
+        });
+    }
+
+    #[test]
+    fn removing_rows_stops_the_batch_from_being_written_as_is() {
+        with_cf(|cf| {
+            let mut run = SortedRun::default();
+            for k in [b"a", b"b", b"c"] {
+                run.push(cf, k, b"v").unwrap();
+            }
+            run.remove_span(&span(b"b", Some(b"c")));
+            assert_eq!(run.len(), 2);
+            assert!(!run.batch_is_exact());
+            assert_eq!(run.row(1), (&b"c"[..], &b"v"[..]));
+            run.remove_span(&span(b"a", None));
+            assert!(run.is_empty() && run.batch_is_exact());
+        });
+    }
+
     #[test]
     fn points_shadow_the_run_and_range_deletes_remove_overlay_rows() {
+        with_cf(points_shadow_the_run);
+    }
+
+    fn points_shadow_the_run(cf: &ColumnFamily) {
         let mut o = Overlay::default();
         for k in [b"a", b"b", b"c", b"d"] {
             assert!(o.can_append(k));
-            o.run.push(k, b"run");
+            o.run.push(cf, k, b"run").unwrap();
         }
         assert!(!o.can_append(b"c"));
         o.put(b"b", b"point");

@@ -109,6 +109,15 @@ impl<'a> RocksWriteTxn<'a> {
     }
 }
 
+fn batch_layout_error(table: &str, reason: String) -> Error {
+    Error::backend(
+        BACKEND,
+        "insert_sorted",
+        Some(table),
+        StoreError::RocksDb { message: reason },
+    )
+}
+
 impl Drop for RocksWriteTxn<'_> {
     fn drop(&mut self) {
         self.store.release_writer();
@@ -220,7 +229,10 @@ impl KvWrite for RocksWriteTxn<'_> {
             match t.spec.kind {
                 TableKind::Plain => {
                     if overlay.can_append(key) {
-                        overlay.run.push(key, value);
+                        overlay
+                            .run
+                            .push(t.cf, key, value)
+                            .map_err(|e| batch_layout_error(table, e))?;
                     } else {
                         overlay.put(key, value);
                     }
@@ -233,7 +245,10 @@ impl KvWrite for RocksWriteTxn<'_> {
                     composite.extend_from_slice(key);
                     composite.extend_from_slice(value);
                     if overlay.can_append(&composite) {
-                        overlay.run.push(&composite, &[]);
+                        overlay
+                            .run
+                            .push(t.cf, &composite, &[])
+                            .map_err(|e| batch_layout_error(table, e))?;
                     } else {
                         overlay.put_owned(composite.clone(), Vec::new());
                     }
@@ -253,8 +268,26 @@ impl KvWrite for RocksWriteTxn<'_> {
         Ok(())
     }
 
-    fn commit(self, durability: Durability) -> Result<()> {
-        let mut batch = WriteBatch::default();
+    fn commit(mut self, durability: Durability) -> Result<()> {
+        // A bulk load (one table with a sorted run and no range deletes) writes the run's
+        // own batch, with the other writes appended: its rows are copied once, not twice.
+        // Appending is sound: the other tables are other column families, and the run
+        // table's point writes belong after its run anyway.
+        let mut with_run = self
+            .overlays
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| !o.run.is_empty());
+        let reuse = match (with_run.next(), with_run.next()) {
+            (Some((i, o)), None) if o.deleted.is_empty() && o.run.batch_is_exact() => Some(i),
+            _ => None,
+        };
+        let mut batch = match reuse {
+            Some(i) => std::mem::take(&mut self.overlays[i].run)
+                .into_batch()
+                .unwrap_or_default(),
+            None => WriteBatch::default(),
+        };
         let mut range_deletes = 0usize;
         for (i, overlay) in self.overlays.iter().enumerate() {
             if overlay.is_empty() {

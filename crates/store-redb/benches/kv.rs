@@ -14,18 +14,19 @@
 //!   `Vec`s, which shows what the owned-row contract of `range` costs by itself.
 //!
 //! The ratio trait / raw is the result (see the crate README). Times are the benchmark
-//! thread's on-CPU time unless `STORE_REDB_BENCH_CLOCK=wall` (see [`Clock`]). Both sides of the read
-//! benchmarks read byte-identical database files (one built, then copied), each open once.
+//! thread's on-CPU time unless `STRATA_BENCH_CLOCK=wall` (see
+//! `storage_traits::conformance::bench_clock`). Both sides of the read benchmarks read
+//! byte-identical database files (one built, then copied), each open once.
 
 use std::cell::OnceCell;
 use std::hint::black_box;
 use std::ops::{Bound, ControlFlow};
 use std::path::Path;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use redb::{ReadableDatabase, TableDefinition};
+use storage_traits::conformance::bench_clock::{self, Stamp};
 use storage_traits::kv::{Direction, Durability, KeyRange, KvRead, KvStore, KvWrite, TableSpec};
 use store_redb::{DB_FILE_NAME, RedbStore};
 
@@ -88,74 +89,10 @@ fn raw_db(path: &Path) -> redb::Database {
     db
 }
 
-/// The clock the benchmarks report. By default the on-CPU time of the benchmark thread
-/// (`/proc/thread-self/schedstat`, nanoseconds, user and kernel): on a shared machine the
-/// time a thread spends descheduled is noise that lands on whichever side of a comparison
-/// happens to run during a burst of load. `STORE_REDB_BENCH_CLOCK=wall` reports wall time
-/// (which also counts waiting for the disk). Every benchmark here runs on one thread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Clock {
-    Cpu,
-    Wall,
-}
-
-fn clock() -> Clock {
-    static CLOCK: OnceLock<Clock> = OnceLock::new();
-    *CLOCK.get_or_init(|| {
-        let clock = match std::env::var("STORE_REDB_BENCH_CLOCK").as_deref() {
-            Ok("wall") => Clock::Wall,
-            _ if thread_cpu_ns().is_some() => Clock::Cpu,
-            _ => Clock::Wall,
-        };
-        eprintln!("store-redb bench: reporting {clock:?} time");
-        clock
-    })
-}
-
-fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// A start time on [`clock`].
-enum Stamp {
-    Cpu(u64),
-    Wall(Instant),
-}
-
-impl Stamp {
-    fn now() -> Stamp {
-        match clock() {
-            Clock::Cpu => Stamp::Cpu(thread_cpu_ns().expect("schedstat was readable")),
-            Clock::Wall => Stamp::Wall(Instant::now()),
-        }
-    }
-
-    fn elapsed(&self) -> Duration {
-        match self {
-            Stamp::Cpu(start) => Duration::from_nanos(
-                thread_cpu_ns()
-                    .expect("schedstat was readable")
-                    .saturating_sub(*start),
-            ),
-            Stamp::Wall(start) => start.elapsed(),
-        }
-    }
-}
-
-/// `Bencher::iter` on [`clock`].
+/// `Bencher::iter` on the shared benchmark clock (thread CPU time unless
+/// `STRATA_BENCH_CLOCK=wall`).
 fn iter_timed<R>(b: &mut criterion::Bencher<'_>, mut routine: impl FnMut() -> R) {
-    b.iter_custom(|iters| {
-        let start = Stamp::now();
-        for _ in 0..iters {
-            black_box(routine());
-        }
-        start.elapsed()
-    })
+    b.iter_custom(|iters| bench_clock::time(iters, &mut routine))
 }
 
 fn group_config(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {

@@ -13,11 +13,11 @@ ROOT = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "criterion")
 PAIRS = [
     ("insert_1m_sorted", "trait_insert_sorted", "raw_cursor_insert", "1M sorted inserts, one txn: `insert_sorted` vs redb write cursor"),
     ("insert_1m_sorted", "trait_put", "raw_table_insert", "1M sorted inserts, one txn: `put` vs `Table::insert`"),
-    ("get_1m_random", "trait_get", "raw_get", "1M random point gets, one snapshot"),
-    ("get_1m_random", "raw_get_owned", "raw_get", "diagnostic: redb `get` + copy to owned `Vec` vs redb `get`"),
-    ("scan_1m", "trait_range", "raw_range", "1M-row scan: `range` (owned rows) vs redb `range`"),
-    ("scan_1m", "trait_visit_range", "raw_range", "1M-row scan: `visit_range` (borrowed rows) vs redb `range`"),
-    ("scan_1m", "raw_range_owned", "raw_range", "diagnostic: redb `range` + copy to owned `Vec`s vs redb `range`"),
+    ("get_1m_random", "trait_get", "raw_get_owned", "1M random point gets, one snapshot: `get` vs redb `get` + copy to a `Vec` (identical work)"),
+    ("get_1m_random", "trait_get", "raw_get", "1M random point gets: `get` vs redb `get` without the copy"),
+    ("scan_1m", "trait_range", "raw_range_owned", "1M-row scan, owned rows: `range` vs redb `range` + copy to `Vec`s (identical work)"),
+    ("scan_1m", "trait_visit_range", "raw_range", "1M-row scan, borrowed rows: `visit_range` vs redb `range`"),
+    ("scan_1m", "trait_range", "raw_range", "1M-row scan: `range` (owned rows) vs redb `range` (borrowed)"),
 ]
 
 
