@@ -1,6 +1,6 @@
 //! Synced single-height commits per second through the hot store, beside a raw synced
-//! RocksDB `WriteBatch` of the same bytes (same key, same framed value, same column family
-//! name, `sync = true`) in the same run. The ratio is the result: hot / raw throughput,
+//! RocksDB `WriteBatch` of the same bytes (same key, same framed value, same column
+//! families, the same persisted RocksDB options, `sync = true`) in the same run. The ratio is the result: hot / raw throughput,
 //! target ≥ 0.9.
 //!
 //! Besides criterion's two benchmarks, an interleaved measurement alternates rounds of
@@ -15,7 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hotchunk::{Catalog, ChunkId, Codec, Geometry, HotOptions, HotStore, HotTier, Layout};
+use hotchunk::{
+    Catalog, ChunkId, Codec, Geometry, HotOptions, HotStore, HotTier, Layout, RocksStore,
+};
+use storage_traits::kv::TableSpec;
 
 /// One chunk large enough never to fill during the run.
 fn geometry() -> Geometry {
@@ -81,15 +84,24 @@ struct Raw {
 }
 
 impl Raw {
+    /// A RocksDB with the hot store's column families and options: the directory is
+    /// created by `store-lmdb-compat` with the hot store's tables and `RocksOptions`, then
+    /// opened raw with the options RocksDB persisted (the same LZ4 SST compression, block
+    /// cache size, Bloom filters and open-file cap), so the only difference left is the
+    /// code path of a commit.
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut opts = rocksdb::Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        // The hot store's SST compression (store-lmdb-compat's default); Snappy, RocksDB's
-        // own default, is not compiled in.
-        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        let db = rocksdb::DB::open_cf(&opts, dir.path(), ["ledgers"]).unwrap();
+        let tables = [
+            TableSpec::plain(hotchunk::LEDGERS_TABLE),
+            TableSpec::plain(hotchunk::META_TABLE),
+        ];
+        let rocks = HotOptions::default().rocks;
+        drop(RocksStore::open(dir.path(), &tables, rocks).unwrap());
+        let cache = rocksdb::Cache::new_lru_cache(rocks.block_cache_bytes);
+        let (opts, cfs) =
+            rocksdb::Options::load_latest(dir.path(), rocksdb::Env::new().unwrap(), false, cache)
+                .unwrap();
+        let db = rocksdb::DB::open_cf_descriptors(&opts, dir.path(), cfs).unwrap();
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(true);
         Raw {

@@ -16,7 +16,10 @@ use crate::error::{HotError, Result};
 pub fn fsync_file(path: &Path) -> Result<()> {
     let file = File::open(path).map_err(|e| HotError::io("open for fsync", path, None, e))?;
     file.sync_all()
-        .map_err(|e| HotError::io("fsync file", path, None, e))
+        .map_err(|e| HotError::io("fsync file", path, None, e))?;
+    #[cfg(any(test, feature = "crash-hooks"))]
+    record::synced(path);
+    Ok(())
 }
 
 /// Syncs a directory, making the entries created or removed in it durable.
@@ -26,7 +29,41 @@ pub fn fsync_dir(path: &Path) -> Result<()> {
     let dir =
         File::open(path).map_err(|e| HotError::io("open directory for fsync", path, None, e))?;
     dir.sync_all()
-        .map_err(|e| HotError::io("fsync directory", path, None, e))
+        .map_err(|e| HotError::io("fsync directory", path, None, e))?;
+    #[cfg(any(test, feature = "crash-hooks"))]
+    record::synced(path);
+    Ok(())
+}
+
+/// A record of the paths this thread fsyncs (feature `crash-hooks`): power loss cannot be
+/// simulated in a test, so the barriers are checked by what they sync, in order. Recording
+/// is per thread and off until [`record::start`].
+#[cfg(any(test, feature = "crash-hooks"))]
+pub mod record {
+    use std::cell::RefCell;
+    use std::path::{Path, PathBuf};
+
+    thread_local! {
+        static SYNCED: RefCell<Option<Vec<PathBuf>>> = const { RefCell::new(None) };
+    }
+
+    /// Starts (or restarts, empty) recording this thread's fsyncs.
+    pub fn start() {
+        SYNCED.with(|s| *s.borrow_mut() = Some(Vec::new()));
+    }
+
+    /// The paths synced since [`start`], in order; recording stops.
+    pub fn take() -> Vec<PathBuf> {
+        SYNCED.with(|s| s.borrow_mut().take().unwrap_or_default())
+    }
+
+    pub(crate) fn synced(path: &Path) {
+        SYNCED.with(|s| {
+            if let Some(v) = s.borrow_mut().as_mut() {
+                v.push(path.to_path_buf());
+            }
+        });
+    }
 }
 
 /// Syncs `dir`'s parent (and nothing when `dir` has none).
@@ -112,6 +149,37 @@ mod tests {
         assert!(!t.path().join("a").exists());
         // Idempotent.
         remove_dir_all_durable(&t.path().join("a")).unwrap();
+    }
+
+    #[test]
+    fn a_new_file_syncs_itself_its_directory_and_a_new_directory_s_parent() {
+        let t = tempfile::tempdir().unwrap();
+        let bucket = t.path().join("ledgers/00000");
+        record::start();
+        assert!(create_dir_all_durable(&bucket).unwrap());
+        // Each new directory's entry (in its parent), then the new directory itself.
+        assert_eq!(
+            record::take(),
+            vec![
+                t.path().to_path_buf(),
+                t.path().join("ledgers"),
+                bucket.clone()
+            ]
+        );
+        let f = bucket.join("00000001.pack");
+        std::fs::write(&f, b"bytes").unwrap();
+        record::start();
+        barrier_new_file(&f, true).unwrap();
+        assert_eq!(
+            record::take(),
+            vec![f.clone(), bucket.clone(), t.path().join("ledgers")]
+        );
+        record::start();
+        barrier_new_file(&f, false).unwrap();
+        assert_eq!(record::take(), vec![f, bucket.clone()]);
+        record::start();
+        remove_dir_all_durable(&bucket).unwrap();
+        assert_eq!(record::take(), vec![t.path().join("ledgers")]);
     }
 
     #[test]

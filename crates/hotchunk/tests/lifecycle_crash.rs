@@ -7,6 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use hotchunk::fsync::record;
 use hotchunk::{ChunkId, ChunkState, CrashHook, HotError, HotOptions, HotTier};
 
 const OPEN_STEPS: &[&str] = &[
@@ -45,6 +46,7 @@ macro_rules! both_backends {
 
 both_backends!(
     the_steps_run_in_the_documented_order,
+    barriers_are_synced_before_the_catalog_moves_on,
     open_crash_at_every_step,
     recreate_crash_at_every_step_never_resurrects_old_heights,
     ingest_crash_at_every_step,
@@ -75,6 +77,50 @@ fn the_steps_run_in_the_documented_order<S: CatalogBackend>() {
     assert_eq!(hook.step_names(), Vec::<&str>::new());
     tier.discard_hot_db_for_chunk(ChunkId(0)).unwrap();
     assert_eq!(hook.step_names(), DISCARD_STEPS);
+}
+
+/// Power loss cannot be simulated in a test, so the fsync barriers are checked by what they
+/// sync before the catalog moves on. Creating the first store of a root: the new `hot/`'s
+/// entry (the root), the new chunk directory's entry (`hot/`), the directory itself, then
+/// after the store is written the directory, its entry and the grandparent — all before the
+/// key says `ready` (the hook stops right there). Discarding: the removal is synced (`hot/`)
+/// before the key is deleted.
+fn barriers_are_synced_before_the_catalog_moves_on<S: CatalogBackend>() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().to_path_buf();
+    let hot = root.join("hot");
+    let dir = hot.join("00000001");
+    let c = ChunkId(1);
+    {
+        let stop_before_ready = OPEN_STEPS.len() as u64 - 1;
+        let tier = hooked::<S>(&root, &CrashHook::stop_at(stop_before_ready));
+        record::start();
+        expect_crash(tier.open_hot_db_for_chunk(c), stop_before_ready);
+        assert_eq!(
+            record::take(),
+            vec![
+                root.clone(),
+                hot.clone(),
+                dir.clone(),
+                dir.clone(),
+                hot.clone(),
+                root.clone()
+            ]
+        );
+    }
+    let tier = tier::<S>(&root);
+    let mut store = tier.open_hot_db_for_chunk(c).unwrap();
+    ingest(&mut store, 45);
+    drop(store);
+    {
+        let stop_before_delete = DISCARD_STEPS.len() as u64 - 1;
+        drop(tier);
+        let tier = hooked::<S>(&root, &CrashHook::stop_at(stop_before_delete));
+        record::start();
+        expect_crash(tier.discard_hot_db_for_chunk(c), stop_before_delete);
+        assert_eq!(record::take(), vec![hot.clone()]);
+        assert!(!dir.exists());
+    }
 }
 
 /// Power loss before each step of creating a chunk's store. Reopening the root must find

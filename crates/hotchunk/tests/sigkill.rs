@@ -9,14 +9,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use common::*;
 use hotchunk::{CatalogBatch, ChunkId, ChunkState, Codec, HotError, RedbStore, RocksStore};
+use storage_traits::conformance::child::{SplitMix64, drain, spawn_test};
 
 const DIR_ENV: &str = "STRATA_HOT_CRASH_DIR";
 const MODE_ENV: &str = "STRATA_HOT_CRASH_MODE";
@@ -29,60 +28,11 @@ const BATCH_KEYS: usize = 32;
 /// Batches the atomicity child commits in all.
 const BATCH_GENERATIONS: u32 = 300;
 
-fn next(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-fn seed(test: &str) -> u64 {
-    let seed = std::env::var("STRATA_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("{test} seed {seed} (set STRATA_CRASH_SEED to replay)");
-    seed
-}
-
 fn run_child(test: &str, dir: &Path, mode: &str) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(DIR_ENV, dir)
-        .env(MODE_ENV, mode)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
-}
-
-/// Reads the child's stdout on a thread so it never blocks on a full pipe. The channel
-/// disconnects when the child's stdout closes (it exited or was killed). The test harness
-/// prints `test name ... ` before the test's own first line, without a newline: that
-/// prefix is cut off.
-fn drain(child: &mut std::process::Child) -> Receiver<String> {
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines() {
-            let Ok(mut line) = line else { break };
-            if line.starts_with("test ")
-                && let Some(i) = line.find(" ... ")
-            {
-                line = line[i + 5..].to_owned();
-            }
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
+    spawn_test(
+        test,
+        &[(DIR_ENV, dir.as_os_str()), (MODE_ENV, OsStr::new(mode))],
+    )
 }
 
 fn child_mode() -> Option<(String, String)> {
@@ -97,7 +47,7 @@ fn kill_loop(
     test: &str,
     dir: &Path,
     mode: &str,
-    rng: &mut u64,
+    rng: &mut SplitMix64,
     max_lines: u64,
     mut on_line: impl FnMut(&str),
     mut after_kill: impl FnMut(),
@@ -106,7 +56,7 @@ fn kill_loop(
     for _ in 0..300 {
         let mut child = run_child(test, dir, mode);
         let lines = drain(&mut child);
-        let kill_after = next(rng) % max_lines;
+        let kill_after = rng.next() % max_lines;
         let mut seen = 0;
         let mut finished = false;
         while seen < kill_after {
@@ -129,7 +79,7 @@ fn kill_loop(
             }
         }
         if !finished {
-            std::thread::sleep(Duration::from_micros(next(rng) % 20_000));
+            std::thread::sleep(Duration::from_micros(rng.next() % 20_000));
             child.kill().unwrap();
             child.wait().unwrap();
             // Whatever the child printed before it died was acknowledged: read it all (the
@@ -203,11 +153,15 @@ fn check_ingested(root: &Path, acked: &[u32]) {
             );
         }
     }
+    // One view per chunk (opening a RocksDB per height made this check most of the test's
+    // time).
+    let mut views = BTreeMap::new();
     for &h in acked {
         let chunk = g.chunk_of(h).unwrap();
-        let view = tier
-            .open_view(chunk)
-            .unwrap_or_else(|e| panic!("acknowledged height {h}: {e}"));
+        let view = views.entry(chunk).or_insert_with(|| {
+            tier.open_view(chunk)
+                .unwrap_or_else(|e| panic!("acknowledged height {h}: {e}"))
+        });
         assert_eq!(
             view.get(h).unwrap(),
             Some(payload(h)),
@@ -222,7 +176,7 @@ fn sigkill_while_ingesting() {
     if let Some((dir, _)) = child_mode() {
         return ingest_child(&dir);
     }
-    let mut rng = seed(TEST);
+    let mut rng = SplitMix64::from_env_or_clock(TEST);
     let t = tempfile::tempdir().unwrap();
     let acked = std::cell::RefCell::new(Vec::<u32>::new());
     let mut checks = 0;
@@ -306,7 +260,7 @@ fn sigkill_while_cycling_chunks() {
     if let Some((dir, _)) = child_mode() {
         return cycle_child(&dir);
     }
-    let mut rng = seed(TEST);
+    let mut rng = SplitMix64::from_env_or_clock(TEST);
     let t = tempfile::tempdir().unwrap();
     let root = t.path().to_path_buf();
     let mut checks = 0;
@@ -381,7 +335,7 @@ fn catalog_batches_are_atomic<S: CatalogBackend>(test: &str) {
     if let Some((dir, _)) = child_mode() {
         return batch_child::<S>(&dir);
     }
-    let mut rng = seed(test);
+    let mut rng = SplitMix64::from_env_or_clock(test);
     let t = tempfile::tempdir().unwrap();
     let root = t.path().to_path_buf();
     let acked = std::cell::Cell::new(0u32);
