@@ -1,17 +1,14 @@
 #!/usr/bin/env bash
-# The main job, as far as it exists: generate a deterministic Zcash-shaped chain, bulk-sync it
-# into a new finalised-state store (redb), validate every block, and print txoutsetinfo.
-#   BLOCKS=5000 SEED=42 STRATA_DEMO_DIR=/tmp/strata-demo bash scripts/demo.sh
+# The main job on a fresh machine: install what it lacks, build the `strata` binary (release,
+# redb backend, so RocksDB's C++ is not built), and run `strata demo`, which generates a
+# synthetic Zcash-shaped chain, syncs it into a new store, verifies everything and prints
+# stats and txoutsetinfo.
+#   bash scripts/demo.sh [--blocks N] [--seed S] [--dir DIR] [--no-spam]   (see `strata demo --help`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata/target}"
-blocks="${BLOCKS:-5000}"
-seed="${SEED:-42}"
-work="${STRATA_DEMO_DIR:-$(mktemp -d -t strata-demo.XXXXXX)}"
-rm -rf "$work/fixture" "$work/store"
-echo "==> building (release; the demo uses redb, so RocksDB's C++ is not built)"
-cargo build --quiet --release -p finalised-state --example sync_fixture
-echo "==> generating $blocks blocks (seed $seed) into $work/fixture, syncing into $work/store"
-cargo run --quiet --release -p finalised-state --example sync_fixture -- \
-  --synth "$blocks" "$seed" "$work/fixture" "$work/store"
+echo "==> building strata (release)"
+cargo build --locked --release -p cli --bin strata
+echo "==> strata demo $*"
+exec "$CARGO_TARGET_DIR/release/strata" demo "$@"

@@ -33,13 +33,16 @@ mod backend;
 mod config;
 pub mod migrate;
 mod state;
+mod txoutset;
 mod validate;
 mod write;
 
 pub use backend::{Backend, DefaultBackend, KNOWN_BACKENDS};
 pub use config::{Config, Network, OpenValidation};
+pub use migrate::MigrationPlan;
 pub use state::{AccumulatorStatus, FinalisedState};
 pub use storage_traits::{Error, Result};
+pub use txoutset::RecomputedTxOutSet;
 pub use write::SyncProgress;
 
 /// The finalised state over the default backend of this build.

@@ -19,13 +19,16 @@ use std::sync::Arc;
 
 use migrations::v0::{V0_TABLES, V0Reader, v0_dir_name};
 use migrations::{
-    BlockSource, MigrationContext, MigrationHost, MigrationOptions, MigrationProgress,
+    BlockSource, MigrationContext, MigrationHost, MigrationOptions, MigrationProgress, PlannedStep,
 };
+use storage_traits::Table;
+use storage_traits::kv::KvRead;
+use storage_traits::model::DbVersion;
 use storage_traits::model::{DbMetadata, Height, IndexedBlock, MigrationStatus};
-use storage_traits::table::DB_VERSION_LATEST;
+use storage_traits::table::{DB_VERSION_LATEST, Headers, TxidLocation, V1_TABLES};
 use storage_traits::{Error, Result};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, KNOWN_BACKENDS};
 use crate::config::Config;
 use crate::state::{FinalisedState, lock};
 
@@ -187,5 +190,108 @@ pub(crate) fn migrate<B: Backend>(
                  status Empty"
             ),
         }),
+    }
+}
+
+/// What [`FinalisedState::open`] would do to a store before serving it: the state it
+/// records and the migration steps it would run (a dry run; nothing is written).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrationPlan {
+    /// The store directory (`<base>/<network>/v1`).
+    pub store_dir: PathBuf,
+    /// Whether a v1 store of this build's backend exists there.
+    pub exists: bool,
+    /// Its metadata row, if any.
+    pub recorded: Option<DbMetadata>,
+    /// Whether a v0 store lies beside it (the v0 → v1 build would start from it).
+    pub v0_present: bool,
+    /// Whether the 0.4.0-alpha.1 rule applies (the store goes back to 1.1.0 first).
+    pub alpha_reset: bool,
+    /// The version the steps start from.
+    pub from: DbVersion,
+    /// The steps, in order (empty when the store is current or new).
+    pub steps: Vec<PlannedStep>,
+    /// Whether the first step resumes an interrupted migration (status not `Empty`).
+    pub resumes: bool,
+}
+
+impl MigrationPlan {
+    /// Whether opening the store would run a migration.
+    pub fn needs_migration(&self) -> bool {
+        !self.steps.is_empty() || self.resumes
+    }
+}
+
+impl<B: Backend> FinalisedState<B> {
+    /// The migration plan of the store `config` names, read without migrating or writing
+    /// anything (the store's lock is held while it is read, so it must not be open
+    /// elsewhere). A store newer than this build, or one with no path to the latest version,
+    /// is an error, as it would be at open.
+    pub fn migration_plan(config: &Config) -> Result<MigrationPlan> {
+        let dir = config.store_dir();
+        for other in KNOWN_BACKENDS.iter().filter(|n| **n != B::NAME) {
+            if dir.join(other).exists() {
+                return Err(Error::Incompatible {
+                    path: dir.clone(),
+                    reason: format!(
+                        "the store was written by the {other} backend; open it with a build \
+                         that uses {other} (cargo feature `{other}`)"
+                    ),
+                });
+            }
+        }
+        let v0_present = v0_dir(config).is_some_and(|d| d.join(B::NAME).exists());
+        let exists = dir.join(B::NAME).exists();
+        let mut plan = MigrationPlan {
+            store_dir: dir.clone(),
+            exists,
+            recorded: None,
+            v0_present,
+            alpha_reset: false,
+            from: DB_VERSION_LATEST,
+            steps: Vec::new(),
+            resumes: false,
+        };
+        if exists {
+            let _lock = crate::state::lock_store_dir(&dir)?;
+            let store = B::open_in(&dir.join(B::NAME), V1_TABLES)?;
+            let r = store.begin_read()?;
+            plan.recorded = migrations::read_metadata(&r).map_err(|e| e.into_storage(&dir))?;
+            if let Some(meta) = plan.recorded {
+                plan.from = meta.version;
+                plan.resumes = meta.migration_status != MigrationStatus::Empty;
+                // The 0.4.0-alpha.1 rule, as `migrations::reconcile_alpha_txid_location_index`
+                // applies it at open.
+                if meta.version >= migrations::V1_2_0
+                    && meta.version <= DB_VERSION_LATEST
+                    && !r.is_empty(Headers::NAME)?
+                    && r.is_empty(TxidLocation::NAME)?
+                {
+                    plan.alpha_reset = true;
+                    plan.from = migrations::V1_1_0;
+                    plan.resumes = false;
+                }
+            } else if v0_present {
+                plan.from = DbVersion::default();
+            }
+            drop(r);
+            drop(store);
+        } else if v0_present {
+            plan.from = DbVersion::default();
+        }
+        if plan.from > DB_VERSION_LATEST {
+            return Err(Error::Incompatible {
+                path: dir,
+                reason: format!(
+                    "the store is at version {}, newer than this build's {DB_VERSION_LATEST}; \
+                     upgrade Strata to open it",
+                    plan.from
+                ),
+            });
+        }
+        plan.steps = migrations::all_steps::<B>()
+            .plan(plan.from, DB_VERSION_LATEST)
+            .map_err(|e| e.into_storage(&dir))?;
+        Ok(plan)
     }
 }

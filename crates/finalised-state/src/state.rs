@@ -48,7 +48,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn lock_store_dir(dir: &Path) -> Result<File> {
+pub(crate) fn lock_store_dir(dir: &Path) -> Result<File> {
     let path = dir.join("strata.lock");
     let file = OpenOptions::new()
         .create(true)

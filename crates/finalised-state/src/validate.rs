@@ -221,6 +221,12 @@ impl<B: Backend> FinalisedState<B> {
     /// Validates every stored block in ascending height order, then the accumulator and
     /// metadata rows, and sets the validated tip to the tip. Stops at the first failure.
     pub fn validate_all(&self) -> Result<()> {
+        self.validate_all_with_progress(&mut |_| {})
+    }
+
+    /// [`FinalisedState::validate_all`], calling `progress` with each height validated
+    /// (for progress bars; keep it cheap).
+    pub fn validate_all_with_progress(&self, progress: &mut dyn FnMut(Height)) -> Result<()> {
         let started = std::time::Instant::now();
         let r = self.store.begin_read()?;
         let mut prev: Option<BlockHash> = None;
@@ -248,6 +254,7 @@ impl<B: Backend> FinalisedState<B> {
             prev = Some(validate_block(&r, height, prev)?);
             expected_next = Some(height.0 + 1);
             last = Some(height);
+            progress(height);
             count += 1;
             if count.is_multiple_of(10_000) {
                 tracing::info!(height = height.0, "validating");

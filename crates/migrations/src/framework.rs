@@ -201,6 +201,19 @@ pub fn write_metadata<S: KvStore>(store: &S, meta: DbMetadata) -> Result<()> {
     Ok(())
 }
 
+/// One step of a migration plan ([`Runner::plan`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlannedStep {
+    /// The version the step starts from.
+    pub from: DbVersion,
+    /// The version it leaves the store at.
+    pub to: DbVersion,
+    /// How big a bump it is.
+    pub kind: MigrationKind,
+    /// Its name.
+    pub name: &'static str,
+}
+
 /// The steps a host composes, and the walk from a store's version to a target.
 pub struct Runner<S: KvStore> {
     steps: Vec<Box<dyn Migration<S>>>,
@@ -230,6 +243,43 @@ impl<S: KvStore> Runner<S> {
             .iter()
             .map(|s| (s.from(), s.to(), s.kind()))
             .collect()
+    }
+
+    /// The steps [`Runner::run`] would take from `current` to `target`, in order, without
+    /// touching a store: what a dry run shows. Fails as `run` would (a newer store, a
+    /// missing or invalid step).
+    pub fn plan(&self, current: DbVersion, target: DbVersion) -> Result<Vec<PlannedStep>> {
+        if current > target {
+            return Err(MigrationError::NewerThanTarget {
+                found: current,
+                target,
+            });
+        }
+        let mut plan = Vec::new();
+        let mut at = current;
+        while at < target {
+            let step = self
+                .steps
+                .iter()
+                .find(|s| s.from() == at)
+                .ok_or(MigrationError::MissingStep { from: at, target })?;
+            let to = step.to();
+            if to <= at || to > target {
+                return Err(MigrationError::InvalidStep {
+                    from: at,
+                    to,
+                    target,
+                });
+            }
+            plan.push(PlannedStep {
+                from: at,
+                to,
+                kind: step.kind(),
+                name: step.name(),
+            });
+            at = to;
+        }
+        Ok(plan)
     }
 
     /// Walks the store from its recorded version to `target`, running one registered step

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 
-use accumulator::Accumulator;
+use accumulator::{Accumulator, UnspentOutput};
 use storage_traits::kv::{Direction, KeyRange, KvRead};
 use storage_traits::model::{Height, Outpoint};
 use storage_traits::table::{
@@ -63,6 +63,21 @@ pub fn rebuild_from_tables_with_progress(
     every: u32,
     progress: &mut dyn FnMut(Height),
 ) -> Result<Accumulator> {
+    let outputs = unspent_outputs_from_tables(r, every, progress)?;
+    accumulator::rebuild_from_slice::<Accumulator>(&outputs).map_err(accumulator_error)
+}
+
+/// Every counted unspent output in the `transparent` and `spent` tables visible to `r`, in
+/// the order the accumulator's rebuild input contract asks (height order, each
+/// transaction's outputs adjacent with ascending indexes), calling `progress` with the next
+/// height every `every` heights. The input of any [`accumulator::SetCommitment`] (the
+/// XOR-BLAKE2b accumulator, MuHash3072), so a host can compute a second commitment over
+/// exactly the set the stored one summarises.
+pub fn unspent_outputs_from_tables(
+    r: &impl KvRead,
+    every: u32,
+    progress: &mut dyn FnMut(Height),
+) -> Result<Vec<UnspentOutput>> {
     let every = every.max(1);
     let mut spent = SpentSet::default();
     for row in r.range(Spent::NAME, KeyRange::all(), Direction::Forward)? {
@@ -127,6 +142,5 @@ pub fn rebuild_from_tables_with_progress(
             }
         }
     }
-    drop(spent);
-    accumulator::rebuild_from_slice::<Accumulator>(&outputs).map_err(accumulator_error)
+    Ok(outputs)
 }
