@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use finalised_state::{Backend, Config, FinalisedState, Network, OpenValidation};
@@ -133,30 +132,42 @@ fn fixture(args: &IngestArgs) -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn child(args: &[String]) -> Result<RunResult> {
-    let exe = std::env::current_exe()?;
-    let out = Command::new(exe).args(args).output()?;
-    if !out.status.success() {
-        return Err(format!(
-            "child {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
-    RunResult::parse(&String::from_utf8_lossy(&out.stdout))
+fn child(args: &[String]) -> Result<(RunResult, crate::child::Finished)> {
+    let done = crate::child::run(crate::child::this_exe(args)?, &args.join(" "), false)?;
+    Ok((RunResult::parse(&done.stdout)?, done))
 }
 
-/// Runs the benchmark and prints the table.
+/// `(last height of the batch, seconds since the start)` for every batch, from `file`.
+fn read_curve(file: &Path) -> Result<Vec<(u32, f64)>> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    text.lines()
+        .map(|l| {
+            let (h, s) = l
+                .split_once(' ')
+                .ok_or_else(|| format!("{}: malformed line {l:?}", file.display()))?;
+            Ok((h.parse()?, s.parse()?))
+        })
+        .collect()
+}
+
+/// Runs the benchmark and prints the table. With `lookups > 0`, the largest budget of each
+/// backend is followed by the lookup benchmark on its synced store and raw copy.
 pub fn run(args: IngestArgs) -> Result<Vec<Row>> {
+    run_with_lookups(args, 0)
+}
+
+/// [`run`], plus `lookups` random lookups per kind and round on each backend's largest budget.
+pub fn run_with_lookups(args: IngestArgs, lookups: u32) -> Result<Vec<Row>> {
     std::fs::create_dir_all(&args.work)?;
     let fixture = fixture(&args)?;
+    let largest = args.budgets_mib.iter().copied().max().unwrap_or(0);
     let mut rows = Vec::new();
     for backend in &args.backends {
         for budget in &args.budgets_mib {
             let store = args.work.join(format!("store-{backend}-{budget}"));
             let _ = std::fs::remove_dir_all(&store);
             eprintln!("bench ingest: {backend}, budget {budget} MiB: syncing");
-            let synced = child(&[
+            let (synced, sync_proc) = child(&[
                 "bench".into(),
                 "ingest-sync".into(),
                 backend.clone(),
@@ -164,16 +175,37 @@ pub fn run(args: IngestArgs) -> Result<Vec<Row>> {
                 store.display().to_string(),
                 budget.to_string(),
             ])?;
+            let sync_curve = read_curve(&store.join("batch_times"))?;
             eprintln!("bench ingest: {backend}, budget {budget} MiB: raw baseline");
             let raw_dir = args.work.join(format!("raw-{backend}-{budget}"));
             let _ = std::fs::remove_dir_all(&raw_dir);
-            let raw = child(&[
+            let (raw, raw_proc) = child(&[
                 "bench".into(),
                 "ingest-raw".into(),
                 backend.clone(),
                 store.display().to_string(),
                 raw_dir.display().to_string(),
             ])?;
+            let raw_curve = read_curve(&raw_dir.join("batch_times"))?;
+            let lookup = if lookups > 0 && *budget == largest {
+                eprintln!("bench ingest: {backend}: lookups against the raw copy");
+                let done = crate::child::run(
+                    crate::child::this_exe(&[
+                        "bench".into(),
+                        "ingest-lookup".into(),
+                        backend.clone(),
+                        fixture.display().to_string(),
+                        store.display().to_string(),
+                        raw_dir.display().to_string(),
+                        lookups.to_string(),
+                    ])?,
+                    "lookup benchmark",
+                    false,
+                )?;
+                Some(done)
+            } else {
+                None
+            };
             let _ = std::fs::remove_dir_all(&store);
             let _ = std::fs::remove_dir_all(&raw_dir);
             rows.push(Row {
@@ -181,6 +213,11 @@ pub fn run(args: IngestArgs) -> Result<Vec<Row>> {
                 budget_mib: *budget,
                 sync: synced,
                 raw,
+                sync_proc,
+                raw_proc,
+                sync_curve,
+                raw_curve,
+                lookup,
             });
         }
     }
@@ -195,6 +232,16 @@ pub struct Row {
     pub budget_mib: u64,
     pub sync: RunResult,
     pub raw: RunResult,
+    /// The sync child as the parent measured it (wall time, `wait4` peak RSS).
+    pub sync_proc: crate::child::Finished,
+    /// The raw-baseline child.
+    pub raw_proc: crate::child::Finished,
+    /// `(last height, seconds since start)` after every committed sync batch.
+    pub sync_curve: Vec<(u32, f64)>,
+    /// The same for the raw baseline's batches (the same batches).
+    pub raw_curve: Vec<(u32, f64)>,
+    /// The lookup child, when it ran on this row's store.
+    pub lookup: Option<crate::child::Finished>,
 }
 
 impl Row {
@@ -294,7 +341,11 @@ fn sync_with<B: Backend>(fixture: &Path, store: &Path, budget_mib: u64) -> Resul
             }
         });
     let started = Instant::now();
-    let written = state.write_blocks(blocks, |p| boundaries.push(p.height.0))?;
+    let mut times = Vec::new();
+    let written = state.write_blocks(blocks, |p| {
+        boundaries.push(p.height.0);
+        times.push(started.elapsed().as_secs_f64());
+    })?;
     let secs = started.elapsed().as_secs_f64();
     if let Some(e) = read_error {
         return Err(e.into());
@@ -308,6 +359,7 @@ fn sync_with<B: Backend>(fixture: &Path, store: &Path, budget_mib: u64) -> Resul
             .collect::<Vec<_>>()
             .join("\n"),
     )?;
+    write_curve(&store.join("batch_times"), &boundaries, &times)?;
     let result = RunResult {
         blocks: written,
         secs,
@@ -342,7 +394,7 @@ fn row_height(table: &str, key: &[u8], value: &[u8]) -> Result<u32> {
 /// order. Metadata and accumulator rows (written outside batches) are left out of both.
 type Batches = Vec<BTreeMap<&'static str, Vec<(Vec<u8>, Vec<u8>)>>>;
 
-fn collect_batches<B: Backend>(store: &Path) -> Result<(Batches, u64, u64)> {
+fn collect_batches<B: Backend>(store: &Path) -> Result<(Batches, Vec<u32>, u64, u64)> {
     let boundaries: Vec<u32> = std::fs::read_to_string(store.join("batches"))?
         .lines()
         .map(|l| l.parse())
@@ -371,18 +423,30 @@ fn collect_batches<B: Backend>(store: &Path) -> Result<(Batches, u64, u64)> {
             rows.sort();
         }
     }
-    Ok((batches, rows, bytes))
+    Ok((batches, boundaries, rows, bytes))
+}
+
+/// Writes `height seconds` lines, one per batch.
+fn write_curve(file: &Path, heights: &[u32], secs: &[f64]) -> Result<()> {
+    let text: String = heights
+        .iter()
+        .zip(secs)
+        .map(|(h, s)| format!("{h} {s}\n"))
+        .collect();
+    std::fs::write(file, text)?;
+    Ok(())
 }
 
 /// Child: writes the synced store's rows into a raw backend, batch by batch, timed.
 pub fn child_raw(backend: &str, store: &Path, raw_dir: &Path) -> Result<()> {
     std::fs::create_dir_all(raw_dir)?;
-    let (batches, rows, bytes) = match backend {
+    let (batches, boundaries, rows, bytes) = match backend {
         "redb" => collect_batches::<store_redb::RedbStore>(store)?,
         "rocksdb" => collect_batches::<store_lmdb_compat::RocksStore>(store)?,
         other => return Err(format!("unknown backend {other}").into()),
     };
     let started;
+    let mut times = Vec::with_capacity(batches.len());
     match backend {
         "redb" => {
             let db = redb::Database::create(raw_dir.join("raw.redb"))?;
@@ -407,6 +471,7 @@ pub fn child_raw(backend: &str, store: &Path, raw_dir: &Path) -> Result<()> {
                     }
                 }
                 tx.commit()?;
+                times.push(started.elapsed().as_secs_f64());
             }
         }
         _ => {
@@ -442,10 +507,12 @@ pub fn child_raw(backend: &str, store: &Path, raw_dir: &Path) -> Result<()> {
                     }
                 }
                 db.write_opt(wb, &wo)?;
+                times.push(started.elapsed().as_secs_f64());
             }
         }
     }
     let secs = started.elapsed().as_secs_f64();
+    write_curve(&raw_dir.join("batch_times"), &boundaries, &times)?;
     let result = RunResult {
         blocks: 0,
         secs,
@@ -455,5 +522,179 @@ pub fn child_raw(backend: &str, store: &Path, raw_dir: &Path) -> Result<()> {
         ..Default::default()
     };
     println!("{}", result.print());
+    Ok(())
+}
+
+/// Child: random lookups through the finalised state (`get_tx_location`, `get_block_height`:
+/// a read transaction, checksum verification and decoding per call) against a raw `get` of
+/// the same key in the raw copy of the same rows (one read transaction per lookup on redb,
+/// a plain `get_cf` on RocksDB), interleaved round by round. Prints `STRATA-BENCH` lines.
+pub fn child_lookup(
+    backend: &str,
+    fixture: &Path,
+    store: &Path,
+    raw_dir: &Path,
+    count: u32,
+) -> Result<()> {
+    match backend {
+        "redb" => lookup_with::<store_redb::RedbStore>(backend, fixture, store, raw_dir, count),
+        "rocksdb" => {
+            lookup_with::<store_lmdb_compat::RocksStore>(backend, fixture, store, raw_dir, count)
+        }
+        other => Err(format!("unknown backend {other}").into()),
+    }
+}
+
+/// Raw single-key reads of one table.
+enum RawDb {
+    Redb(redb::Database),
+    Rocks(rocksdb::DB),
+}
+
+impl RawDb {
+    fn open(backend: &str, raw_dir: &Path) -> Result<RawDb> {
+        Ok(match backend {
+            "redb" => RawDb::Redb(redb::Database::open(raw_dir.join("raw.redb"))?),
+            _ => {
+                let names: Vec<&str> = V1_TABLES.iter().map(|s| s.name).collect();
+                let opts = rocksdb::Options::default();
+                RawDb::Rocks(rocksdb::DB::open_cf_for_read_only(
+                    &opts, raw_dir, &names, false,
+                )?)
+            }
+        })
+    }
+
+    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(match self {
+            RawDb::Redb(db) => {
+                use redb::ReadableDatabase;
+                let def: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new(table);
+                let tx = db.begin_read()?;
+                let t = tx.open_table(def)?;
+                t.get(key)?.map(|v| v.value().to_vec())
+            }
+            RawDb::Rocks(db) => {
+                let cf = db.cf_handle(table).ok_or("missing column family")?;
+                db.get_cf(cf, key)?
+            }
+        })
+    }
+}
+
+fn lookup_with<B: Backend>(
+    backend: &str,
+    fixture: &Path,
+    store: &Path,
+    raw_dir: &Path,
+    count: u32,
+) -> Result<()> {
+    use storage_traits::TableKey;
+    use storage_traits::capability::{BlockCoreExt, DbRead};
+    let reader = fixtures::FixtureReader::open(fixture)?;
+    let first = reader.start_height();
+    let blocks = reader.block_count() as u64;
+    // xorshift64*: a fixed sample, the same on every backend.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let mut samples = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let h = first + (next() % blocks) as u32;
+        let block = reader.get(h)?;
+        let i = (next() % block.transactions.len() as u64) as usize;
+        samples.push((Height(h), block.header.hash(), block.transactions[i].txid));
+    }
+    // Index lookups (txid → location, block hash → height) read their row directly; reads by
+    // height would validate the block on demand above a lazily opened store's validated tip
+    // and so time validation, not lookups.
+    let state = open_sync::<B>(store, 64)?;
+    let raw = RawDb::open(backend, raw_dir)?;
+    // Warm-up: one pass of each, unmeasured, checking both sides agree.
+    for (h, hash, txid) in &samples {
+        let loc = state
+            .get_tx_location(txid)?
+            .ok_or_else(|| format!("txid {txid} not found"))?;
+        if loc.block_height != h.0 {
+            return Err(format!("txid {txid}: location {loc:?}, expected height {h}").into());
+        }
+        raw.get(TxidLocation::NAME, &txid.encode_key())?
+            .ok_or("raw copy lacks a txid")?;
+        if state.get_block_height(hash)? != Some(*h) {
+            return Err(format!("block {hash}: height is not {h}").into());
+        }
+        raw.get(Heights::NAME, &hash.encode_key())?
+            .ok_or("raw copy lacks a block hash")?;
+    }
+    let rounds = 7;
+    type Routine<'a> = Box<dyn Fn() -> Result<()> + 'a>;
+    let kinds: [(&str, Routine<'_>, Routine<'_>); 2] = [
+        (
+            "lookup_txid",
+            Box::new(|| {
+                for (_, _, txid) in &samples {
+                    std::hint::black_box(state.get_tx_location(txid)?);
+                }
+                Ok(())
+            }),
+            Box::new(|| {
+                for (_, _, txid) in &samples {
+                    std::hint::black_box(raw.get(TxidLocation::NAME, &txid.encode_key())?);
+                }
+                Ok(())
+            }),
+        ),
+        (
+            "lookup_block_hash",
+            Box::new(|| {
+                for (_, hash, _) in &samples {
+                    std::hint::black_box(state.get_block_height(hash)?);
+                }
+                Ok(())
+            }),
+            Box::new(|| {
+                for (_, hash, _) in &samples {
+                    std::hint::black_box(raw.get(Heights::NAME, &hash.encode_key())?);
+                }
+                Ok(())
+            }),
+        ),
+    ];
+    let n = samples.len() as f64;
+    for (figure, strata, raw_side) in &kinds {
+        let (mut s_rates, mut r_rates, mut ratios) = (vec![], vec![], vec![]);
+        for round in 0..rounds {
+            let time = |f: &Routine<'_>| -> Result<f64> {
+                let t = Instant::now();
+                f()?;
+                Ok(n / t.elapsed().as_secs_f64())
+            };
+            let (s, r) = if round % 2 == 0 {
+                let s = time(strata)?;
+                (s, time(raw_side)?)
+            } else {
+                let r = time(raw_side)?;
+                (time(strata)?, r)
+            };
+            s_rates.push(s);
+            r_rates.push(r);
+            ratios.push(s / r);
+        }
+        let med = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "STRATA-BENCH figure={figure} backend={backend} value={} baseline={} ratio={} unit=lookups/s samples={} rounds={rounds}",
+            med(&mut s_rates),
+            med(&mut r_rates),
+            med(&mut ratios),
+            samples.len()
+        );
+    }
     Ok(())
 }

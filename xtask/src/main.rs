@@ -4,6 +4,10 @@
 //! cargo xtask fixtures synth --blocks N --seed S --out DIR [--start-height H]
 //!                            [--spam-start H --spam-len L | --no-spam] [--json [FILE]] [--force]
 //! cargo xtask fixtures verify DIR
+//! cargo xtask fixtures zebra --out DIR [--force]
+//! cargo xtask bench [--quick] [--repeat N] [--only a,b] [--out FILE]   # writes BENCHMARKS.md
+//! cargo xtask bench ingest [...]
+//! cargo xtask bench migrate [--n N] [--sizes 1,4] [--batch-mib 16]
 //! ```
 //!
 //! Subcommands are grouped by area (`fixtures`, and later `bench`, `report`) so each area
@@ -13,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-mod bench_ingest;
+use xtask::{Result, bench_ingest, bench_report, zebra};
 
 use clap::{Args, Parser, Subcommand};
 use fixtures::{FixtureReader, Progress, SynthConfig};
@@ -30,15 +34,36 @@ enum Command {
     /// Synthetic chain fixtures.
     #[command(subcommand)]
     Fixtures(FixturesCommand),
-    /// End-to-end benchmarks, each beside a raw baseline measured in the same run.
+    /// End-to-end benchmarks, each beside a raw baseline measured in the same run. Without
+    /// a subcommand: every benchmark, then BENCHMARKS.md and its plots.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct BenchArgs {
     #[command(subcommand)]
-    Bench(BenchCommand),
+    command: Option<BenchCommand>,
+    #[command(flatten)]
+    report: bench_report::ReportArgs,
 }
 
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Bulk sync of a fixture on each backend against raw writes of the same bytes.
     Ingest(bench_ingest::IngestArgs),
+    /// The v1.1 -> v1.2 migration on N and 4N blocks: scaling ratio and stage B against a
+    /// raw sorted insert.
+    Migrate(bench_report::MigrateArgs),
+    /// (internal) Lookups on a synced store against its raw copy, in a child process.
+    #[command(hide = true)]
+    IngestLookup {
+        backend: String,
+        fixture: PathBuf,
+        store: PathBuf,
+        raw: PathBuf,
+        count: u32,
+    },
     /// (internal) One sync run, in a child process.
     #[command(hide = true)]
     IngestSync {
@@ -66,6 +91,9 @@ enum FixturesCommand {
         /// The fixture directory.
         dir: PathBuf,
     },
+    /// Convert the real Zcash blocks shipped in the `zebra-test` crate (mainnet and
+    /// testnet) into fixture directories, one per contiguous run of heights.
+    Zebra(zebra::ZebraArgs),
 }
 
 #[derive(Args)]
@@ -107,18 +135,15 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Fixtures(FixturesCommand::Synth(args)) => synth(args),
         Command::Fixtures(FixturesCommand::Verify { dir }) => verify(&dir),
-        Command::Bench(BenchCommand::Ingest(args)) => bench_ingest::run(args).map(|_| ()),
-        Command::Bench(BenchCommand::IngestSync {
-            backend,
-            fixture,
-            store,
-            budget_mib,
-        }) => bench_ingest::child_sync(&backend, &fixture, &store, budget_mib),
-        Command::Bench(BenchCommand::IngestRaw {
-            backend,
-            store,
-            raw,
-        }) => bench_ingest::child_raw(&backend, &store, &raw),
+        Command::Fixtures(FixturesCommand::Zebra(args)) => zebra::run(args),
+        Command::Bench(BenchArgs {
+            command: None,
+            report,
+        }) => bench_report::run(report),
+        Command::Bench(BenchArgs {
+            command: Some(command),
+            ..
+        }) => bench(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -139,7 +164,30 @@ fn main() -> ExitCode {
     }
 }
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+fn bench(command: BenchCommand) -> Result<()> {
+    match command {
+        BenchCommand::Ingest(args) => bench_ingest::run(args).map(|_| ()),
+        BenchCommand::Migrate(args) => bench_report::run_migrate(args),
+        BenchCommand::IngestSync {
+            backend,
+            fixture,
+            store,
+            budget_mib,
+        } => bench_ingest::child_sync(&backend, &fixture, &store, budget_mib),
+        BenchCommand::IngestRaw {
+            backend,
+            store,
+            raw,
+        } => bench_ingest::child_raw(&backend, &store, &raw),
+        BenchCommand::IngestLookup {
+            backend,
+            fixture,
+            store,
+            raw,
+            count,
+        } => bench_ingest::child_lookup(&backend, &fixture, &store, &raw, count),
+    }
+}
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)

@@ -465,6 +465,14 @@ fn interleaved_ratios(set: &[UnspentOutput], msgs: &[[u8; 81]], all: usize) {
             "below 0.8"
         }
     );
+    // Machine-readable, for `cargo xtask bench`: outputs/s of the rebuild on all threads,
+    // against `all` × the raw single-thread rate.
+    println!(
+        "STRATA-BENCH figure=accumulator_rebuild value={} baseline={} ratio={} unit=outputs/s threads={all}",
+        1e9 / reb_all,
+        n * 1e9 / raw1,
+        raw1 / (n * reb_all)
+    );
     println!(
         "rebuild 1 thread / raw 1-thread:               {:.3}",
         raw1 / reb1

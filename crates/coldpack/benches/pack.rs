@@ -241,6 +241,20 @@ fn interleaved(fx: &Fixture, fresh: &mut dyn FnMut(&str) -> std::path::PathBuf) 
         hash.as_secs_f64().recip() / raw.as_secs_f64().recip()
     );
     let n = fx.picks.len() as f64;
+    // Machine-readable, for `cargo xtask bench`.
+    println!(
+        "STRATA-BENCH figure=freeze value={} baseline={} ratio={} unit=MB/s records={}",
+        mb / pack.as_secs_f64(),
+        mb / raw.as_secs_f64(),
+        raw.as_secs_f64() / pack.as_secs_f64(),
+        fx.recs.len()
+    );
+    println!(
+        "STRATA-BENCH figure=pack_read value={} baseline={} ratio={} unit=reads/s",
+        n / rd.as_secs_f64(),
+        n / pr.as_secs_f64(),
+        pr.as_secs_f64() / rd.as_secs_f64()
+    );
     println!(
         "random single-record reads: pack {:.2} us/read, raw pread {:.2} us/read, ratio {:.2} (target >= 0.8)",
         rd.as_secs_f64() * 1e6 / n,

@@ -202,6 +202,12 @@ fn interleaved(hot: &mut Hot, raw: &mut Raw, p: &[u8], value: &[u8]) {
         p.len(),
         h / w
     );
+    // Machine-readable, for `cargo xtask bench`.
+    println!(
+        "STRATA-BENCH figure=hot_commit value={h} baseline={w} ratio={} unit=commits/s payload={} median_round_ratio={r}",
+        h / w,
+        p.len()
+    );
 }
 
 criterion_group!(benches, bench);
