@@ -12,6 +12,7 @@
 //! - [`bulk`]: the bulk-backend trait and its local fixture-directory implementation.
 //! - [`derived`]: host-supplied key extractors and the sorted key-index pack.
 //! - [`traits`]: what freezing needs from the catalog, the layout and the hot stores.
+//! - [`hot`]: those traits for `hotchunk`'s `Catalog`, `Layout`, `HotTier` and `HotView`.
 
 pub mod bulk;
 pub mod cas;
@@ -21,6 +22,7 @@ pub mod format;
 pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod hot;
 pub mod process;
 pub mod reader;
 pub mod traits;

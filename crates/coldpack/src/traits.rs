@@ -1,7 +1,7 @@
 //! What freezing needs from the layers beside it, as small traits: the catalog of chunk
 //! states, the chunk geometry and canonical paths, the read-only hot view.
 //!
-//! `hotchunk` provides all of them (its adapter waits in `pending/` until hotchunk is committed); the traits keep
+//! `hotchunk` provides all of them (the adapter is [`crate::hot`]); the traits keep
 //! `coldpack`'s protocol testable on its own and say exactly what it relies on.
 
 use std::ops::RangeInclusive;

@@ -56,7 +56,8 @@ fn hot_source_loss_staleness_and_determinism_with_hotchunk() {
         let f = Freezer::new(&catalog, &layout, &cas, config()).with_backend(&backend);
         let rep = f.process_chunk(1, &["blocks", "txids"], 1).unwrap();
         assert_eq!(rep.source, Some(SourceKind::Bulk));
-        ["blocks", "txids"].map(|k| std::fs::read(layout.pack_path(k, 1).unwrap()).unwrap())
+        ["blocks", "txids"]
+            .map(|k| std::fs::read(ChunkLayout::pack_path(&layout, k, 1).unwrap()).unwrap())
     };
 
     let root = tempfile::tempdir().unwrap();
@@ -74,12 +75,24 @@ fn hot_source_loss_staleness_and_determinism_with_hotchunk() {
     let rep = f.process_chunk(1, &["blocks", "txids"], 2).unwrap();
     assert_eq!(rep.source, Some(SourceKind::Hot));
     for (i, k) in ["blocks", "txids"].iter().enumerate() {
-        assert_eq!(std::fs::read(layout.pack_path(k, 1).unwrap()).unwrap(), ref_bytes[i], "{k}");
-        assert_eq!(ColdCatalog::cold_state(&*catalog, 1, k).unwrap(), Some(ColdState::Frozen));
+        assert_eq!(
+            std::fs::read(ChunkLayout::pack_path(&layout, k, 1).unwrap()).unwrap(),
+            ref_bytes[i],
+            "{k}"
+        );
+        assert_eq!(
+            ColdCatalog::cold_state(&*catalog, 1, k).unwrap(),
+            Some(ColdState::Frozen)
+        );
     }
     // The freeze's read handle is closed: the hot store can be discarded.
     tier.discard_hot_db_for_chunk(ChunkId(1)).unwrap();
-    assert!(f.process_chunk(1, &["blocks", "txids"], 3).unwrap().built.is_empty());
+    assert!(
+        f.process_chunk(1, &["blocks", "txids"], 3)
+            .unwrap()
+            .built
+            .is_empty()
+    );
 
     // A short watermark is staleness: the backend feeds the chunk.
     fill_hot(&tier, &cfg, 2, 2 * SIZE + 5);
@@ -91,10 +104,19 @@ fn hot_source_loss_staleness_and_determinism_with_hotchunk() {
     std::fs::remove_dir_all(layout.hot_chunk_dir(ChunkId(3))).unwrap();
     let err = f.process_chunk(3, &["blocks", "txids"], 5).unwrap_err();
     assert!(matches!(err, Error::HotStoreLost { chunk: 3, .. }), "{err}");
-    assert_eq!(ColdCatalog::cold_state(&*catalog, 3, "blocks").unwrap(), None);
+    assert_eq!(
+        ColdCatalog::cold_state(&*catalog, 3, "blocks").unwrap(),
+        None
+    );
 
     // Widening: a derived kind re-derived from the frozen local pack, no hot store.
-    catalog.put_cold(ChunkId(2), &hotchunk::Kind::named("txids").unwrap(), hotchunk::ColdState::Freezing).unwrap();
+    catalog
+        .put_cold(
+            ChunkId(2),
+            &hotchunk::Kind::named("txids").unwrap(),
+            hotchunk::ColdState::Freezing,
+        )
+        .unwrap();
     let rep = f.process_chunk(2, &["blocks", "txids"], 6).unwrap();
     assert_eq!(rep.source, Some(SourceKind::Pack));
 

@@ -45,9 +45,11 @@ fn from_cold(s: ColdState) -> hotchunk::ColdState {
 
 impl<S: KvStore + Send + Sync> ColdCatalog for hotchunk::Catalog<S> {
     fn cold_state(&self, chunk: u32, k: &str) -> Result<Option<ColdState>> {
-        Ok(hotchunk::Catalog::cold_state(self, ChunkId(chunk), &kind(k)?)
-            .map_err(hot_err("cold_state"))?
-            .map(to_cold))
+        Ok(
+            hotchunk::Catalog::cold_state(self, ChunkId(chunk), &kind(k)?)
+                .map_err(hot_err("cold_state"))?
+                .map(to_cold),
+        )
     }
 
     fn set_cold(&self, chunk: u32, kinds: &[&str], state: ColdState) -> Result<()> {
@@ -123,7 +125,8 @@ impl HotView for hotchunk::HotView {
 
 impl<S: KvStore + Send + Sync> HotViews for hotchunk::HotTier<S> {
     fn open_view(&self, chunk: u32) -> Result<Box<dyn HotView + '_>> {
-        let v = hotchunk::HotTier::open_view(self, ChunkId(chunk)).map_err(hot_err("open hot view"))?;
+        let v =
+            hotchunk::HotTier::open_view(self, ChunkId(chunk)).map_err(hot_err("open hot view"))?;
         Ok(Box::new(v))
     }
 }
