@@ -1,0 +1,237 @@
+//! What freezing costs ingest: sustained ingest (heights/s) with the background lifecycle
+//! running beside the same ingest with it off, in the same run (rounds alternate the two,
+//! so they share the machine's background load), and the worst per-height commit latency
+//! while a freeze runs against the median.
+//!
+//! `cargo bench --workspace --all-features --bench tiered_ingest`. One JSON object per
+//! line on stdout per figure (`cargo xtask bench` reads them); a readable summary on
+//! stderr. Knobs: `TIERED_BENCH_HEIGHTS` (default 1200), `TIERED_BENCH_CHUNK` (heights per
+//! chunk, default 100), `TIERED_BENCH_ROUNDS` (default 3), `TIERED_BENCH_DIR` (where the
+//! stores go; default the system temp directory).
+
+use std::time::{Duration, Instant};
+
+use finalised_state::{Network, OpenValidation};
+use fixtures::{SynthConfig, synth_chain};
+use storage_traits::model::IndexedBlock;
+use tiered::{Geometry, TieredConfig, TieredStore};
+
+fn env_u32(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Run {
+    heights_per_s: f64,
+    /// Per height: (commit started, commit latency).
+    commits: Vec<(Instant, Duration)>,
+    /// Freeze ticks: (start, end).
+    freezes: Vec<(Instant, Instant)>,
+    frozen: u64,
+}
+
+fn run(chain: &[IndexedBlock], chunk: u32, lifecycle: bool) -> Run {
+    let base = std::env::var_os("TIERED_BENCH_DIR").map(std::path::PathBuf::from);
+    let dir = match &base {
+        Some(b) => tempfile::tempdir_in(b),
+        None => tempfile::tempdir(),
+    }
+    .expect("a temporary directory");
+    let mut cfg = TieredConfig::new(dir.path());
+    cfg.geometry = Geometry::new(0, chunk, 1000).expect("geometry");
+    cfg.network = Network::Regtest;
+    cfg.open_validation = OpenValidation::Lazy;
+    let store = TieredStore::open(cfg, None).expect("open");
+    let handle = lifecycle.then(|| store.start_lifecycle());
+    let mut commits = Vec::with_capacity(chain.len());
+    let started = Instant::now();
+    for b in chain {
+        let t = Instant::now();
+        store.ingest(b.clone()).expect("ingest");
+        commits.push((t, t.elapsed()));
+    }
+    let elapsed = started.elapsed();
+    let (freezes, frozen) = match handle {
+        Some(h) => {
+            let stats = h.stop().expect("lifecycle");
+            assert_eq!(stats.errors, 0, "{stats:?}");
+            (
+                stats
+                    .freeze_spans
+                    .iter()
+                    .map(|s| (s.start, s.end))
+                    .collect(),
+                stats.frozen,
+            )
+        }
+        None => (Vec::new(), 0),
+    };
+    Run {
+        heights_per_s: chain.len() as f64 / elapsed.as_secs_f64(),
+        commits,
+        freezes,
+        frozen,
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn emit(figure: &str, value: f64, unit: &str, round: &str, extra: &str) {
+    println!(
+        "{{\"bench\":\"tiered_ingest\",\"figure\":\"{figure}\",\"value\":{value:.4},\"unit\":\"{unit}\",\"round\":\"{round}\"{extra}}}"
+    );
+}
+
+fn main() {
+    let heights = env_u32("TIERED_BENCH_HEIGHTS", 1200);
+    let chunk = env_u32("TIERED_BENCH_CHUNK", 100);
+    let rounds = env_u32("TIERED_BENCH_ROUNDS", 3);
+    let chain: Vec<IndexedBlock> = synth_chain(&SynthConfig::new(heights, 42)).collect();
+    let payload: usize = chain
+        .iter()
+        .map(|b| storage_traits::Versioned::to_bytes(b).len())
+        .sum();
+    eprintln!(
+        "tiered_ingest: {heights} heights ({:.1} KiB mean payload), {chunk} per chunk, {rounds} rounds",
+        payload as f64 / heights as f64 / 1024.0
+    );
+    let extra = format!(",\"heights\":{heights},\"chunk\":{chunk}");
+
+    let mut ratios = Vec::new();
+    let mut offs = Vec::new();
+    let mut ons = Vec::new();
+    let mut stalls = Vec::new();
+    let mut worst_ms = Vec::new();
+    let mut median_ms = Vec::new();
+    for round in 0..rounds {
+        // Alternate which goes first, so neither always meets a warmer cache.
+        let (off, on) = if round % 2 == 0 {
+            let off = run(&chain, chunk, false);
+            (off, run(&chain, chunk, true))
+        } else {
+            let on = run(&chain, chunk, true);
+            (run(&chain, chunk, false), on)
+        };
+        let r = round.to_string();
+        let ratio = on.heights_per_s / off.heights_per_s;
+        emit(
+            "ingest_lifecycle_off",
+            off.heights_per_s,
+            "heights/s",
+            &r,
+            &extra,
+        );
+        emit(
+            "ingest_lifecycle_on",
+            on.heights_per_s,
+            "heights/s",
+            &r,
+            &extra,
+        );
+        emit("ingest_ratio_on_over_off", ratio, "ratio", &r, &extra);
+
+        let mut lat_on: Vec<f64> = on.commits.iter().map(|(_, d)| ms(*d)).collect();
+        let med_on = median(&mut lat_on);
+        let mut lat_off: Vec<f64> = off.commits.iter().map(|(_, d)| ms(*d)).collect();
+        let med_off = median(&mut lat_off);
+        let max_off = lat_off.last().copied().unwrap_or(0.0);
+        let during: Vec<f64> = on
+            .commits
+            .iter()
+            .filter(|(t, d)| on.freezes.iter().any(|(s, e)| *t <= *e && *t + *d >= *s))
+            .map(|(_, d)| ms(*d))
+            .collect();
+        let worst = during.iter().copied().fold(0.0, f64::max);
+        emit("commit_latency_median_on_ms", med_on, "ms", &r, &extra);
+        emit("commit_latency_median_off_ms", med_off, "ms", &r, &extra);
+        emit("commit_latency_max_off_ms", max_off, "ms", &r, &extra);
+        emit(
+            "commit_latency_max_during_freeze_ms",
+            worst,
+            "ms",
+            &r,
+            &extra,
+        );
+        emit(
+            "freeze_stall_ratio_max_over_median",
+            worst / med_on,
+            "ratio",
+            &r,
+            &extra,
+        );
+        emit(
+            "commits_during_freeze",
+            during.len() as f64,
+            "heights",
+            &r,
+            &extra,
+        );
+        eprintln!(
+            "round {round}: off {:.0} h/s, on {:.0} h/s (ratio {ratio:.3}); commit median {med_on:.2} ms \
+             (off {med_off:.2}), worst during a freeze {worst:.2} ms over {} commits ({} chunks frozen in {} ticks); worst with the lifecycle off {max_off:.2} ms",
+            off.heights_per_s,
+            on.heights_per_s,
+            during.len(),
+            on.frozen,
+            on.freezes.len()
+        );
+        ratios.push(ratio);
+        offs.push(off.heights_per_s);
+        ons.push(on.heights_per_s);
+        stalls.push(worst / med_on);
+        worst_ms.push(worst);
+        median_ms.push(med_on);
+    }
+    let m = "median";
+    emit(
+        "ingest_lifecycle_off",
+        median(&mut offs),
+        "heights/s",
+        m,
+        &extra,
+    );
+    emit(
+        "ingest_lifecycle_on",
+        median(&mut ons),
+        "heights/s",
+        m,
+        &extra,
+    );
+    emit(
+        "ingest_ratio_on_over_off",
+        median(&mut ratios),
+        "ratio",
+        m,
+        &extra,
+    );
+    emit(
+        "commit_latency_median_on_ms",
+        median(&mut median_ms),
+        "ms",
+        m,
+        &extra,
+    );
+    emit(
+        "commit_latency_max_during_freeze_ms",
+        median(&mut worst_ms),
+        "ms",
+        m,
+        &extra,
+    );
+    emit(
+        "freeze_stall_ratio_max_over_median",
+        median(&mut stalls),
+        "ratio",
+        m,
+        &extra,
+    );
+}
