@@ -320,8 +320,7 @@ fn bulk_double_spend_is_refused<B: Backend>() {
         .flat_map(|b| &b.transactions)
         .filter_map(|t| t.transparent.as_ref())
         .flat_map(|t| &t.vin)
-        .filter(|i| created.contains(&i.prevout_txid))
-        .last()
+        .rfind(|i| created.contains(&i.prevout_txid))
         .copied()
         .expect("the chain spends its own outputs");
     let mut bad = blocks[30].clone();
