@@ -28,7 +28,7 @@ use storage_traits::model::{DbMetadata, Height, IndexedBlock, MigrationStatus};
 use storage_traits::table::{DB_VERSION_LATEST, Headers, TxidLocation, V1_TABLES};
 use storage_traits::{Error, Result};
 
-use crate::backend::{Backend, KNOWN_BACKENDS};
+use crate::backend::Backend;
 use crate::config::Config;
 use crate::state::{FinalisedState, lock};
 
@@ -229,17 +229,7 @@ impl<B: Backend> FinalisedState<B> {
     /// is an error, as it would be at open.
     pub fn migration_plan(config: &Config) -> Result<MigrationPlan> {
         let dir = config.store_dir();
-        for other in KNOWN_BACKENDS.iter().filter(|n| **n != B::NAME) {
-            if dir.join(other).exists() {
-                return Err(Error::Incompatible {
-                    path: dir.clone(),
-                    reason: format!(
-                        "the store was written by the {other} backend; open it with a build \
-                         that uses {other} (cargo feature `{other}`)"
-                    ),
-                });
-            }
-        }
+        crate::state::refuse_other_backend::<B>(&dir)?;
         let v0_present = v0_dir(config).is_some_and(|d| d.join(B::NAME).exists());
         let exists = dir.join(B::NAME).exists();
         let mut plan = MigrationPlan {

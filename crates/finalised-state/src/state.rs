@@ -65,6 +65,22 @@ pub(crate) fn lock_store_dir(dir: &Path) -> Result<File> {
     }
 }
 
+/// Refuses a store directory that holds another backend's files.
+pub(crate) fn refuse_other_backend<B: Backend>(dir: &std::path::Path) -> Result<()> {
+    for other in KNOWN_BACKENDS.iter().filter(|n| **n != B::NAME) {
+        if dir.join(other).exists() {
+            return Err(Error::Incompatible {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "the store was written by the {other} backend; open it with a build \
+                         that uses {other} (cargo feature `{other}`)"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl<B: Backend> FinalisedState<B> {
     /// Opens (or creates) the store of `config` in `<base>/<network>/v1/`.
     ///
@@ -83,17 +99,7 @@ impl<B: Backend> FinalisedState<B> {
         let dir = config.store_dir();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let lock_file = lock_store_dir(&dir)?;
-        for other in KNOWN_BACKENDS.iter().filter(|n| **n != B::NAME) {
-            if dir.join(other).exists() {
-                return Err(Error::Incompatible {
-                    path: dir.clone(),
-                    reason: format!(
-                        "the store was written by the {other} backend; open it with a build \
-                         that uses {other} (cargo feature `{other}`)"
-                    ),
-                });
-            }
-        }
+        refuse_other_backend::<B>(&dir)?;
         let span = tracing::info_span!("open", dir = %dir.display(), backend = B::NAME);
         let _enter = span.enter();
         let store = B::open_in(&dir.join(B::NAME), V1_TABLES)?;

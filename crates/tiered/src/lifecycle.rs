@@ -153,17 +153,7 @@ impl TieredStore {
     pub fn tick(&self) -> Result<Report> {
         let inner = &*self.inner;
         let _l = lock(&inner.lifecycle_lock);
-        let plan = inner.resolve(None)?;
-        let mut report = inner.execute(&Plan {
-            freeze: plan.freeze,
-            ..Plan::default()
-        })?;
-        let plan = inner.resolve(None)?;
-        report.absorb(inner.execute(&Plan {
-            freeze: Vec::new(),
-            ..plan
-        })?);
-        Ok(report)
+        inner.freeze_then_tidy(None)
     }
 
     /// Backfill mode: materialises every kind missing from the closed chunks of `chunks`
@@ -174,17 +164,7 @@ impl TieredStore {
     pub fn backfill(&self, chunks: RangeInclusive<u32>) -> Result<Report> {
         let inner = &*self.inner;
         let _l = lock(&inner.lifecycle_lock);
-        let plan = inner.resolve(Some(chunks))?;
-        let mut report = inner.execute(&Plan {
-            freeze: plan.freeze,
-            ..Plan::default()
-        })?;
-        let plan = inner.resolve(None)?;
-        report.absorb(inner.execute(&Plan {
-            freeze: Vec::new(),
-            ..plan
-        })?);
-        Ok(report)
+        inner.freeze_then_tidy(Some(chunks))
     }
 
     /// Starts the background lifecycle: a thread that ticks whenever a chunk closes (and
@@ -321,6 +301,23 @@ fn run_lifecycle(store: &TieredStore) -> LifecycleStats {
 }
 
 impl Inner {
+    /// Freezes what the plan for `backfill` (see [`Inner::resolve`]) lists, then resolves
+    /// again and runs the rest (discards and prunes the new packs allow): a tick's and a
+    /// backfill's shared second half.
+    fn freeze_then_tidy(&self, backfill: Option<RangeInclusive<u32>>) -> Result<Report> {
+        let plan = self.resolve(backfill)?;
+        let mut report = self.execute(&Plan {
+            freeze: plan.freeze,
+            ..Plan::default()
+        })?;
+        let plan = self.resolve(None)?;
+        report.absorb(self.execute(&Plan {
+            freeze: Vec::new(),
+            ..plan
+        })?);
+        Ok(report)
+    }
+
     /// The resolver. `backfill`: plan freezes for the closed chunks of this range whatever
     /// their source; otherwise only those with a local source.
     pub(crate) fn resolve(&self, backfill: Option<RangeInclusive<u32>>) -> Result<Plan> {
