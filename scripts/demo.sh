@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install what it lacks, build the `strata` binary (release,
-# redb backend, so RocksDB's C++ is not built), and run `strata demo`, which generates a
-# synthetic Zcash-shaped chain, syncs it into a new store, verifies everything and prints
-# stats and txoutsetinfo.
-#   bash scripts/demo.sh [--blocks N] [--seed S] [--dir DIR] [--no-spam]   (see `strata demo --help`)
+# The main job on a fresh machine: install what it lacks, build the `strata` binary (release;
+# redb finalised state, RocksDB hot stores, so the first build compiles RocksDB's C++), and run
+# `strata demo`, which generates a synthetic Zcash-shaped chain, ingests it into a new tiered
+# store (hot chunks, closed chunks frozen into packs), verifies everything and prints stats,
+# chunk states and txoutsetinfo.
+#   bash scripts/demo.sh [--blocks N] [--seed S] [--dir DIR] [--chunk-size H] [--no-spam] [--no-tiers]
+#   (see `strata demo --help`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -119,6 +119,8 @@ pub fn dir_bytes(dir: &Path) -> u64 {
 
 /// A store opened for a command that also reports the tiers when the data directory has
 /// them (and this build does).
+// One per command: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Opened {
     /// The finalised state alone.
     Plain(State),

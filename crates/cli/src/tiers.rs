@@ -113,6 +113,7 @@ pub fn write_conf(data_dir: &Path, conf: TierConf) -> Result<()> {
 }
 
 /// The error of a command that needs the tiers in a build without them.
+#[cfg(not(feature = "tiers"))]
 pub fn unavailable(what: &str) -> anyhow::Error {
     anyhow::anyhow!(
         "{what} needs the hot and cold tiers, which this build of strata leaves out (their \
@@ -143,7 +144,7 @@ mod imp {
 
     use super::{TierConf, read_conf, write_conf};
     use crate::Global;
-    use crate::store::{self, State};
+    use crate::store;
 
     /// Opens the tiered store of `g.data_dir` with `conf` (Lazy validation: commands that
     /// validate do it with a progress bar). `backend`: a fixture directory backfills may
@@ -194,11 +195,6 @@ mod imp {
 
     fn hotchunk_default_per_bucket() -> u32 {
         Geometry::ZCASH.chunks_per_bucket()
-    }
-
-    /// The finalised state inside a tiered store.
-    pub fn finalised(t: &TieredStore) -> &State {
-        t.finalised()
     }
 
     fn state_name<T: std::fmt::Debug>(s: Option<T>) -> String {

@@ -3,10 +3,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
 use clap::{Args, Subcommand};
 
+#[cfg(not(feature = "tiers"))]
 use crate::Global;
+#[cfg(not(feature = "tiers"))]
+use anyhow::Result;
 
 #[derive(Args, Debug)]
 pub struct FreezeArgs {
