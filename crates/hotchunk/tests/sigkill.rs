@@ -79,7 +79,10 @@ fn kill_loop(
             }
         }
         if !finished {
-            std::thread::sleep(Duration::from_micros(rng.next() % 20_000));
+            // A little jitter so kills land inside writes, not only between them. Small: a
+            // synced commit takes ~0.3 ms on a fast disk, so a long sleep would let the child
+            // run far past `kill_after`, finish in a few kills and fail the tests' minimum.
+            std::thread::sleep(Duration::from_micros(rng.next() % 2_000));
             child.kill().unwrap();
             child.wait().unwrap();
             // Whatever the child printed before it died was acknowledged: read it all (the
@@ -185,7 +188,7 @@ fn sigkill_while_ingesting() {
         t.path(),
         "ingest",
         &mut rng,
-        25,
+        10,
         |line| {
             if let Some(h) = line.strip_prefix("progress ack ") {
                 let h: u32 = h.parse().unwrap();
@@ -209,7 +212,13 @@ fn sigkill_while_ingesting() {
     assert_eq!(checks, kills);
     let acked = acked.into_inner();
     let last = geometry().last_height(ChunkId(INGEST_CHUNKS - 1)).unwrap();
-    assert_eq!(acked.last(), Some(&last));
+    // The last height may be unacknowledged: a child committed it and died before printing,
+    // and its successor found nothing left to write. The completeness check below covers it.
+    assert!(
+        acked.last().is_some_and(|&a| a == last || a + 1 == last),
+        "last acknowledgement {:?}, last height {last}",
+        acked.last()
+    );
     check_ingested(t.path(), &acked);
     // Every chunk is complete: nothing was lost anywhere.
     let tier = tier::<RocksStore>(t.path());
@@ -371,7 +380,7 @@ fn catalog_batches_are_atomic<S: CatalogBackend>(test: &str) {
         &root,
         "batch",
         &mut rng,
-        40,
+        20,
         |line| {
             if let Some(g) = line.strip_prefix("progress generation ") {
                 acked.set(g.parse().unwrap());

@@ -3,9 +3,9 @@
 //! so they share the machine's background load), and the worst per-height commit latency
 //! while a freeze runs against the median.
 //!
-//! `cargo bench --workspace --all-features --bench tiered_ingest`. One JSON object per
-//! line on stdout per figure (`cargo xtask bench` reads them); a readable summary on
-//! stderr. Knobs: `TIERED_BENCH_HEIGHTS` (default 1200), `TIERED_BENCH_CHUNK` (heights per
+//! `cargo bench --workspace --all-features --bench tiered_ingest`, or `cargo xtask bench
+//! --only tiered`, which reads the two `STRATA-BENCH` lines this prints on stdout (medians
+//! over the rounds); each round's figures go to stderr. Knobs: `TIERED_BENCH_HEIGHTS` (default 1200), `TIERED_BENCH_CHUNK` (heights per
 //! chunk, default 100), `TIERED_BENCH_ROUNDS` (default 3), `TIERED_BENCH_DIR` (where the
 //! stores go; default the system temp directory).
 
@@ -85,12 +85,6 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn emit(figure: &str, value: f64, unit: &str, round: &str, extra: &str) {
-    println!(
-        "{{\"bench\":\"tiered_ingest\",\"figure\":\"{figure}\",\"value\":{value:.4},\"unit\":\"{unit}\",\"round\":\"{round}\"{extra}}}"
-    );
-}
-
 fn main() {
     let heights = env_u32("TIERED_BENCH_HEIGHTS", 1200);
     let chunk = env_u32("TIERED_BENCH_CHUNK", 100);
@@ -104,7 +98,6 @@ fn main() {
         "tiered_ingest: {heights} heights ({:.1} KiB mean payload), {chunk} per chunk, {rounds} rounds",
         payload as f64 / heights as f64 / 1024.0
     );
-    let extra = format!(",\"heights\":{heights},\"chunk\":{chunk}");
 
     let mut ratios = Vec::new();
     let mut offs = Vec::new();
@@ -112,6 +105,9 @@ fn main() {
     let mut stalls = Vec::new();
     let mut worst_ms = Vec::new();
     let mut median_ms = Vec::new();
+    let mut worst_off_ms = Vec::new();
+    let mut median_off_ms = Vec::new();
+    let mut jitter = Vec::new();
     for round in 0..rounds {
         // Alternate which goes first, so neither always meets a warmer cache.
         let (off, on) = if round % 2 == 0 {
@@ -121,24 +117,7 @@ fn main() {
             let on = run(&chain, chunk, true);
             (run(&chain, chunk, false), on)
         };
-        let r = round.to_string();
         let ratio = on.heights_per_s / off.heights_per_s;
-        emit(
-            "ingest_lifecycle_off",
-            off.heights_per_s,
-            "heights/s",
-            &r,
-            &extra,
-        );
-        emit(
-            "ingest_lifecycle_on",
-            on.heights_per_s,
-            "heights/s",
-            &r,
-            &extra,
-        );
-        emit("ingest_ratio_on_over_off", ratio, "ratio", &r, &extra);
-
         let mut lat_on: Vec<f64> = on.commits.iter().map(|(_, d)| ms(*d)).collect();
         let med_on = median(&mut lat_on);
         let mut lat_off: Vec<f64> = off.commits.iter().map(|(_, d)| ms(*d)).collect();
@@ -151,30 +130,6 @@ fn main() {
             .map(|(_, d)| ms(*d))
             .collect();
         let worst = during.iter().copied().fold(0.0, f64::max);
-        emit("commit_latency_median_on_ms", med_on, "ms", &r, &extra);
-        emit("commit_latency_median_off_ms", med_off, "ms", &r, &extra);
-        emit("commit_latency_max_off_ms", max_off, "ms", &r, &extra);
-        emit(
-            "commit_latency_max_during_freeze_ms",
-            worst,
-            "ms",
-            &r,
-            &extra,
-        );
-        emit(
-            "freeze_stall_ratio_max_over_median",
-            worst / med_on,
-            "ratio",
-            &r,
-            &extra,
-        );
-        emit(
-            "commits_during_freeze",
-            during.len() as f64,
-            "heights",
-            &r,
-            &extra,
-        );
         eprintln!(
             "round {round}: off {:.0} h/s, on {:.0} h/s (ratio {ratio:.3}); commit median {med_on:.2} ms \
              (off {med_off:.2}), worst during a freeze {worst:.2} ms over {} commits ({} chunks frozen in {} ticks); worst with the lifecycle off {max_off:.2} ms",
@@ -190,48 +145,35 @@ fn main() {
         stalls.push(worst / med_on);
         worst_ms.push(worst);
         median_ms.push(med_on);
+        worst_off_ms.push(max_off);
+        median_off_ms.push(med_off);
+        jitter.push(max_off / med_off);
     }
-    let m = "median";
-    emit(
-        "ingest_lifecycle_off",
-        median(&mut offs),
-        "heights/s",
-        m,
-        &extra,
-    );
-    emit(
-        "ingest_lifecycle_on",
+    // Medians over the rounds; names and baselines use `_` for spaces (one token each).
+    println!(
+        "STRATA-BENCH figure=tiered_ingest name=ingest_with_the_lifecycle_on,_{heights}_heights,_chunks_of_{chunk} \
+         value={:.2} baseline={:.2} ratio={:.4} unit=heights/s \
+         baseline_name=the_same_ingest_with_the_lifecycle_off,_same_run rounds={rounds}",
         median(&mut ons),
-        "heights/s",
-        m,
-        &extra,
-    );
-    emit(
-        "ingest_ratio_on_over_off",
+        median(&mut offs),
         median(&mut ratios),
-        "ratio",
-        m,
-        &extra,
     );
-    emit(
-        "commit_latency_median_on_ms",
-        median(&mut median_ms),
-        "ms",
-        m,
-        &extra,
-    );
-    emit(
-        "commit_latency_max_during_freeze_ms",
+    println!(
+        "STRATA-BENCH figure=tiered_freeze_stall name=worst_per-height_commit_during_a_freeze_(ms) \
+         value={:.3} baseline={:.3} ratio={:.3} unit=ms \
+         baseline_name=median_per-height_commit_latency_(lifecycle_on) worst_off_ms={:.3} rounds={rounds}",
         median(&mut worst_ms),
-        "ms",
-        m,
-        &extra,
-    );
-    emit(
-        "freeze_stall_ratio_max_over_median",
+        median(&mut median_ms),
         median(&mut stalls),
-        "ratio",
-        m,
-        &extra,
+        median(&mut worst_off_ms.clone()),
+    );
+    // The machine's own jitter, for scale: the worst commit with no freeze at all.
+    println!(
+        "STRATA-BENCH figure=tiered_worst_commit_off name=worst_per-height_commit_with_the_lifecycle_off_(ms) \
+         value={:.3} baseline={:.3} ratio={:.3} unit=ms \
+         baseline_name=median_per-height_commit_latency_(lifecycle_off) rounds={rounds}",
+        median(&mut worst_off_ms),
+        median(&mut median_off_ms),
+        median(&mut jitter),
     );
 }
