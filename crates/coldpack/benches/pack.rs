@@ -9,7 +9,9 @@
 //!   reused buffer.
 //!
 //! The ratios (the result; absolute times on shared machines are noise) are printed at the
-//! end from an interleaved measurement: round after round, each routine once.
+//! end from an interleaved measurement (`storage_traits::conformance::interleave`): round
+//! after round, each routine once in alternating order, the median of the per-round ratios
+//! (`STRATA_BENCH_ROUNDS` rounds, default 15).
 
 use std::fs::File;
 use std::io::Write;
@@ -21,6 +23,7 @@ use coldpack::format::{Codec, RECORD_KIND_PAYLOAD};
 use coldpack::{PackOptions, PackReader, PackWriter};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use storage_traits::Versioned;
+use storage_traits::conformance::interleave;
 
 fn payloads() -> Vec<Vec<u8>> {
     // A synthetic chain with spam blocks, so record sizes range from a few hundred bytes
@@ -180,86 +183,114 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
-    interleaved(&fx, &mut fresh);
+    interleaved(&fx);
 }
 
-/// Round after round, each routine once; the ratio of the medians.
-fn interleaved(fx: &Fixture, fresh: &mut dyn FnMut(&str) -> std::path::PathBuf) {
-    let rounds = 15;
-    let (mut pack, mut raw, mut rd, mut pr, mut hash) = (vec![], vec![], vec![], vec![], vec![]);
+/// Round after round, each routine once in alternating order
+/// (`storage_traits::conformance::interleave`); each ratio is the median of the per-round
+/// ratios, with their range.
+fn interleaved(fx: &Fixture) {
+    let rounds = interleave::rounds_from_env(15);
+    let made = std::cell::Cell::new(0u64);
+    let fresh = |tag: &str| {
+        made.set(made.get() + 1);
+        fx.dir.path().join(format!("{tag}-{}", made.get()))
+    };
     let mut out = Vec::new();
     let mut buf = vec![0u8; fx.ranges.iter().map(|r| r.1).max().unwrap_or(0)];
-    for _ in 0..rounds {
+    let mut pack = || {
         let p = fresh("ip");
-        pack.push(time(|| {
+        let t = time(|| {
             write_pack(&p, &fx.recs, Codec::None);
-        }));
+        });
         std::fs::remove_file(&p).unwrap();
+        t
+    };
+    let mut raw = || {
         let p = fresh("ir");
-        raw.push(time(|| write_raw(&p, &fx.pack_bytes)));
+        let t = time(|| write_raw(&p, &fx.pack_bytes));
         std::fs::remove_file(&p).unwrap();
-        hash.push(time(|| {
+        t
+    };
+    let mut hash = || {
+        time(|| {
             std::hint::black_box(coldpack::format::blake2b256(&fx.pack_bytes));
-        }));
-        rd.push(time(|| {
+        })
+    };
+    let mut read = || {
+        time(|| {
             for &i in &fx.picks {
                 std::hint::black_box(fx.reader.read_ref(i, &mut out).unwrap());
             }
-        }));
-        pr.push(time(|| {
+        })
+    };
+    let mut pread = || {
+        time(|| {
             for &i in &fx.picks {
                 let (off, len) = fx.ranges[i as usize];
                 fx.raw.read_exact_at(&mut buf[..len], off).unwrap();
                 std::hint::black_box(&buf[..len]);
             }
-        }));
-    }
-    let med = |v: &mut Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2]
+        })
     };
-    let (pack, raw, rd, pr, hash) = (
-        med(&mut pack),
-        med(&mut raw),
-        med(&mut rd),
-        med(&mut pr),
-        med(&mut hash),
+    let m = interleave::run(
+        rounds,
+        &mut [
+            ("pack", &mut pack),
+            ("raw", &mut raw),
+            ("hash", &mut hash),
+            ("read", &mut read),
+            ("pread", &mut pread),
+        ],
     );
+    // Throughput ratios (Strata / raw) are the reciprocals of the time ratios.
+    let freeze = m.ratio("pack", "raw").recip();
+    let ceiling = m.ratio("hash", "raw").recip();
+    let reads = m.ratio("read", "pread").recip();
+    let secs = |side| m.median(side).as_secs_f64();
     let mb = fx.pack_bytes.len() as f64 / 1e6;
-    println!("\n== coldpack ratios (interleaved, {rounds} rounds, medians) ==");
+    println!("\n== coldpack ratios (interleaved, {rounds} rounds, median of per-round ratios) ==");
     println!(
-        "freeze, no compression: pack {:.0} MB/s, raw write+fsync {:.0} MB/s, ratio {:.2} (target >= 0.7); {} records, {:.1} MB",
-        mb / pack.as_secs_f64(),
-        mb / raw.as_secs_f64(),
-        raw.as_secs_f64() / pack.as_secs_f64(),
+        "freeze, no compression: pack {:.0} MB/s, raw write+fsync {:.0} MB/s, ratio {:.2} ({:.2}–{:.2}) (target >= 0.7); {} records, {:.1} MB",
+        mb / secs("pack"),
+        mb / secs("raw"),
+        freeze.median,
+        freeze.min,
+        freeze.max,
         fx.recs.len(),
         mb
     );
     println!(
         "  ceiling: one BLAKE2b-256 pass over the same bytes (the object name needs it) {:.0} MB/s; a freeze costing only that hash would score raw/hash = {:.2}",
-        mb / hash.as_secs_f64(),
-        hash.as_secs_f64().recip() / raw.as_secs_f64().recip()
+        mb / secs("hash"),
+        ceiling.median
     );
     let n = fx.picks.len() as f64;
     // Machine-readable, for `cargo xtask bench`.
     println!(
-        "STRATA-BENCH figure=freeze value={} baseline={} ratio={} unit=MB/s records={}",
-        mb / pack.as_secs_f64(),
-        mb / raw.as_secs_f64(),
-        raw.as_secs_f64() / pack.as_secs_f64(),
-        fx.recs.len()
+        "STRATA-BENCH figure=freeze value={} baseline={} ratio={} unit=MB/s records={} ratio_min={} ratio_max={} rounds={rounds}",
+        mb / secs("pack"),
+        mb / secs("raw"),
+        freeze.median,
+        fx.recs.len(),
+        freeze.min,
+        freeze.max
     );
     println!(
-        "STRATA-BENCH figure=pack_read value={} baseline={} ratio={} unit=reads/s",
-        n / rd.as_secs_f64(),
-        n / pr.as_secs_f64(),
-        pr.as_secs_f64() / rd.as_secs_f64()
+        "STRATA-BENCH figure=pack_read value={} baseline={} ratio={} unit=reads/s ratio_min={} ratio_max={} rounds={rounds}",
+        n / secs("read"),
+        n / secs("pread"),
+        reads.median,
+        reads.min,
+        reads.max
     );
     println!(
-        "random single-record reads: pack {:.2} us/read, raw pread {:.2} us/read, ratio {:.2} (target >= 0.8)",
-        rd.as_secs_f64() * 1e6 / n,
-        pr.as_secs_f64() * 1e6 / n,
-        pr.as_secs_f64() / rd.as_secs_f64()
+        "random single-record reads: pack {:.2} us/read, raw pread {:.2} us/read, ratio {:.2} ({:.2}–{:.2}) (target >= 0.8)",
+        secs("read") * 1e6 / n,
+        secs("pread") * 1e6 / n,
+        reads.median,
+        reads.min,
+        reads.max
     );
 }
 

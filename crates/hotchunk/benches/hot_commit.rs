@@ -8,7 +8,7 @@
 //! the machine) and prints the ratio of the medians.
 //!
 //! `cargo bench -p hotchunk --bench hot_commit`; `HOT_BENCH_PAYLOAD` sets the payload size
-//! (default 4096 bytes), `HOT_BENCH_ROUNDS` the interleaved rounds (default 15).
+//! (default 4096 bytes), `HOT_BENCH_ROUNDS` (or `STRATA_BENCH_ROUNDS`) the interleaved rounds (default 15).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hotchunk::{
     Catalog, ChunkId, Codec, Geometry, HotOptions, HotStore, HotTier, Layout, RocksStore,
 };
+use storage_traits::conformance::interleave;
 use storage_traits::kv::TableSpec;
 
 /// One chunk large enough never to fill during the run.
@@ -149,64 +150,52 @@ fn bench(c: &mut Criterion) {
     interleaved(&mut hot, &mut raw, &p, &value);
 }
 
-/// Rounds of `PER_ROUND` commits, alternating which side goes first; prints each side's
-/// median commits/s and the ratio hot/raw.
+/// Rounds of `PER_ROUND` commits, alternating which side goes first
+/// (`storage_traits::conformance::interleave`); prints each side's median commits/s and the
+/// ratio hot/raw, both as the ratio of the medians and as the median of per-round ratios.
 fn interleaved(hot: &mut Hot, raw: &mut Raw, p: &[u8], value: &[u8]) {
     const PER_ROUND: u32 = 200;
-    let rounds: usize = std::env::var("HOT_BENCH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(15);
-    let mut hot_rates = Vec::with_capacity(rounds);
-    let mut raw_rates = Vec::with_capacity(rounds);
-    let mut ratios = Vec::with_capacity(rounds);
-    let run_hot = |hot: &mut Hot| {
+    let rounds = interleave::rounds_from_env(
+        std::env::var("HOT_BENCH_ROUNDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(15),
+    );
+    let mut run_hot = || {
         let t = Instant::now();
         for _ in 0..PER_ROUND {
             hot.commit(p);
         }
-        f64::from(PER_ROUND) / t.elapsed().as_secs_f64()
+        t.elapsed()
     };
-    let run_raw = |raw: &mut Raw| {
+    let mut run_raw = || {
         let t = Instant::now();
         for _ in 0..PER_ROUND {
             raw.commit(value);
         }
-        f64::from(PER_ROUND) / t.elapsed().as_secs_f64()
+        t.elapsed()
     };
-    for r in 0..rounds {
-        let (h, w) = if r % 2 == 0 {
-            let h = run_hot(hot);
-            (h, run_raw(raw))
-        } else {
-            let w = run_raw(raw);
-            (run_hot(hot), w)
-        };
-        hot_rates.push(h);
-        raw_rates.push(w);
-        ratios.push(h / w);
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (h, w, r) = (
-        median(&mut hot_rates),
-        median(&mut raw_rates),
-        median(&mut ratios),
-    );
+    let m = interleave::run(rounds, &mut [("hot", &mut run_hot), ("raw", &mut run_raw)]);
+    let rate = |side| f64::from(PER_ROUND) / m.median(side).as_secs_f64();
+    let (h, w) = (rate("hot"), rate("raw"));
+    // A throughput ratio: the reciprocal of the time ratio.
+    let r = m.ratio("hot", "raw").recip();
     println!(
         "interleaved ({rounds} rounds x {PER_ROUND} synced commits, {} B payload): \
          hot store {h:.0} commits/s, raw RocksDB WriteBatch {w:.0} commits/s, \
-         ratio of medians {:.3}, median of per-round ratios {r:.3}",
+         ratio of medians {:.3}, median of per-round ratios {:.3} ({:.3}–{:.3})",
         p.len(),
-        h / w
+        h / w,
+        r.median,
+        r.min,
+        r.max
     );
     // Machine-readable, for `cargo xtask bench`.
     println!(
-        "STRATA-BENCH figure=hot_commit value={h} baseline={w} ratio={} unit=commits/s payload={} median_round_ratio={r}",
+        "STRATA-BENCH figure=hot_commit value={h} baseline={w} ratio={} unit=commits/s payload={} median_round_ratio={}",
         h / w,
-        p.len()
+        p.len(),
+        r.median
     );
 }
 

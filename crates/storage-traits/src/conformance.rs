@@ -869,3 +869,390 @@ pub mod bench_clock {
         start.elapsed()
     }
 }
+
+/// Interleaved measurement, shared by the benchmarks that compare Strata with a raw
+/// baseline: round after round, every side runs once on its own fresh, identical input, in
+/// alternating order (forward in even rounds, backward in odd ones). Load from other
+/// processes and order effects (the first run in a process paying for cold caches and a
+/// growing heap; a neighbour's build starting mid-run) land on the sides of one round
+/// alike, so the per-round ratio cancels most of them. The figure is the median of the
+/// per-round ratios, printed with their range and each side's median time.
+///
+/// ```ignore
+/// let rounds = interleave::run(interleave::rounds_from_env(15), &mut [
+///     ("trait", &mut || { /* setup */ let t = Stamp::now(); /* work */ t.elapsed() }),
+///     ("raw", &mut || { /* same setup */ let t = Stamp::now(); /* same work */ t.elapsed() }),
+/// ]);
+/// println!("{}", rounds.markdown_row("1M gets", "trait", "raw"));
+/// ```
+pub mod interleave {
+    use std::time::Duration;
+
+    /// Rounds per comparison: `STRATA_BENCH_ROUNDS` when set (and at least 1), else
+    /// `default`.
+    pub fn rounds_from_env(default: usize) -> usize {
+        std::env::var("STRATA_BENCH_ROUNDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(default)
+    }
+
+    /// The 1-minute load average (`/proc/loadavg`), to print beside a figure measured on a
+    /// shared machine; `?` where the kernel does not expose it.
+    pub fn load_average() -> String {
+        std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+            .unwrap_or_else(|| "?".to_owned())
+    }
+
+    /// What a benchmark run measures, from its command line (`cargo bench` passes
+    /// `--bench`; the first other argument is the filter): the groups whose name contains
+    /// the filter, or with `group/side`, only the sides of those groups whose name contains
+    /// `side` (to profile one side alone). No filter: everything.
+    #[derive(Clone, Debug, Default)]
+    pub struct Filter(Option<String>);
+
+    impl Filter {
+        /// The filter of this process's command line.
+        pub fn from_args() -> Filter {
+            Filter(std::env::args().skip(1).find(|a| !a.starts_with('-')))
+        }
+
+        /// Whether group `group` runs.
+        pub fn group(&self, group: &str) -> bool {
+            match &self.0 {
+                None => true,
+                Some(f) => group.contains(f.split('/').next().unwrap_or_default()),
+            }
+        }
+
+        /// Whether side `side` of group `group` runs.
+        pub fn side(&self, group: &str, side: &str) -> bool {
+            match self.0.as_deref().map(|f| f.split_once('/')) {
+                Some(Some((_, s))) => self.group(group) && side.contains(s),
+                _ => self.group(group),
+            }
+        }
+    }
+
+    /// One side of a comparison: its name, and a routine that does the work once and
+    /// returns the time the work took, setup excluded (each side times itself, on
+    /// [`super::bench_clock`] or on wall time as its figure requires).
+    pub type Side<'a> = (&'a str, &'a mut dyn FnMut() -> Duration);
+
+    /// Runs `rounds` rounds of every side once: sides in the given order in even rounds,
+    /// in reverse in odd ones.
+    pub fn run(rounds: usize, sides: &mut [Side<'_>]) -> Rounds {
+        let mut times = vec![Vec::with_capacity(rounds); sides.len()];
+        for round in 0..rounds {
+            let order: Vec<usize> = if round % 2 == 0 {
+                (0..sides.len()).collect()
+            } else {
+                (0..sides.len()).rev().collect()
+            };
+            for i in order {
+                times[i].push((sides[i].1)());
+            }
+        }
+        Rounds {
+            names: sides.iter().map(|(name, _)| (*name).to_owned()).collect(),
+            times,
+        }
+    }
+
+    /// The median and range of a set of per-round figures.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Spread {
+        /// The median (the mean of the middle two for an even count).
+        pub median: f64,
+        /// The smallest.
+        pub min: f64,
+        /// The largest.
+        pub max: f64,
+    }
+
+    impl Spread {
+        /// The spread of `values` (which must not be empty).
+        pub fn of(values: &[f64]) -> Spread {
+            assert!(!values.is_empty(), "no rounds to summarise");
+            let mut v = values.to_vec();
+            v.sort_by(f64::total_cmp);
+            let mid = v.len() / 2;
+            let median = if v.len() % 2 == 1 {
+                v[mid]
+            } else {
+                (v[mid - 1] + v[mid]) / 2.0
+            };
+            Spread {
+                median,
+                min: v[0],
+                max: v[v.len() - 1],
+            }
+        }
+
+        /// The spread of the reciprocals (a time ratio turned into a throughput ratio).
+        pub fn recip(self) -> Spread {
+            Spread {
+                median: self.median.recip(),
+                min: self.max.recip(),
+                max: self.min.recip(),
+            }
+        }
+    }
+
+    /// The times of every side in every round.
+    #[derive(Clone, Debug)]
+    pub struct Rounds {
+        names: Vec<String>,
+        /// `times[side][round]`.
+        times: Vec<Vec<Duration>>,
+    }
+
+    impl Rounds {
+        /// The number of rounds.
+        pub fn rounds(&self) -> usize {
+            self.times.first().map_or(0, Vec::len)
+        }
+
+        /// The times of the side named `side`, in round order. Panics on an unknown name
+        /// (a mistake in the benchmark, not in what it measures).
+        pub fn times(&self, side: &str) -> &[Duration] {
+            let i = self
+                .names
+                .iter()
+                .position(|n| n == side)
+                .unwrap_or_else(|| panic!("no side named {side:?} among {:?}", self.names));
+            &self.times[i]
+        }
+
+        /// The median time of `side`.
+        pub fn median(&self, side: &str) -> Duration {
+            let secs: Vec<f64> = self.times(side).iter().map(Duration::as_secs_f64).collect();
+            Duration::from_secs_f64(Spread::of(&secs).median)
+        }
+
+        /// The per-round time ratios `subject / baseline`: their median and range.
+        pub fn ratio(&self, subject: &str, baseline: &str) -> Spread {
+            let ratios: Vec<f64> = self
+                .times(subject)
+                .iter()
+                .zip(self.times(baseline))
+                .map(|(s, b)| s.as_secs_f64() / b.as_secs_f64())
+                .collect();
+            Spread::of(&ratios)
+        }
+
+        /// A row of [`MARKDOWN_HEADER`]'s table: `what`, both medians in milliseconds, and
+        /// the time ratio `subject / baseline` (median of the rounds, then min–max).
+        pub fn markdown_row(&self, what: &str, subject: &str, baseline: &str) -> String {
+            let r = self.ratio(subject, baseline);
+            format!(
+                "| {what} | {:.0} | {:.0} | **{:.2}** ({:.2}–{:.2}) |",
+                self.median(subject).as_secs_f64() * 1e3,
+                self.median(baseline).as_secs_f64() * 1e3,
+                r.median,
+                r.min,
+                r.max
+            )
+        }
+
+        /// A machine-readable `STRATA-BENCH` line (as `cargo xtask bench` reads them) for
+        /// the time ratio `subject / baseline`: medians in ms, the median ratio, its range
+        /// and the rounds, then `extra` (more `key=value` pairs, may be empty).
+        pub fn bench_line(
+            &self,
+            figure: &str,
+            subject: &str,
+            baseline: &str,
+            extra: &str,
+        ) -> String {
+            let r = self.ratio(subject, baseline);
+            let line = format!(
+                "STRATA-BENCH figure={figure} value={} baseline={} ratio={} unit=ms ratio_min={} ratio_max={} rounds={}",
+                self.median(subject).as_secs_f64() * 1e3,
+                self.median(baseline).as_secs_f64() * 1e3,
+                r.median,
+                r.min,
+                r.max,
+                self.rounds()
+            );
+            if extra.is_empty() {
+                line
+            } else {
+                format!("{line} {extra}")
+            }
+        }
+    }
+
+    /// The header of the table [`Rounds::markdown_row`] prints rows of.
+    pub const MARKDOWN_HEADER: &str = "| benchmark | Strata (ms, median) | raw (ms, median) | ratio Strata / raw: median of rounds (min–max) |\n| --- | ---: | ---: | ---: |";
+
+    /// One figure read from a group's rounds: the time ratio `subject / baseline`.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Comparison {
+        /// The `STRATA-BENCH` figure id.
+        pub figure: &'static str,
+        /// What is compared, for the table.
+        pub what: &'static str,
+        /// The Strata side's name.
+        pub subject: &'static str,
+        /// The raw side's name.
+        pub baseline: &'static str,
+        /// More `key=value` pairs for the `STRATA-BENCH` line (a target, say), or empty.
+        pub extra: &'static str,
+    }
+
+    /// The figures of a benchmark run, printed at its end.
+    #[derive(Debug, Default)]
+    pub struct Report {
+        rows: Vec<String>,
+        lines: Vec<String>,
+    }
+
+    impl Report {
+        /// Runs the sides of group `group` interleaved ([`rounds_from_env`], default 15)
+        /// and records `comparisons`, each with the group's load average before and after
+        /// and its wall time. Progress goes to stderr.
+        pub fn measure(&mut self, group: &str, sides: &mut [Side<'_>], comparisons: &[Comparison]) {
+            let rounds = rounds_from_env(15);
+            eprintln!(
+                "{group}: {rounds} interleaved rounds of {} sides",
+                sides.len()
+            );
+            let (load_before, wall) = (load_average(), std::time::Instant::now());
+            let measured = run(rounds, sides);
+            let context = format!(
+                "group={group} load_before={load_before} load_after={} wall_s={:.0}",
+                load_average(),
+                wall.elapsed().as_secs_f64()
+            );
+            eprintln!("{group}: done, {context}");
+            for name in sides.iter().map(|(name, _)| *name) {
+                eprintln!(
+                    "{group}/{name}: median {:.1} ms over {rounds} rounds",
+                    measured.median(name).as_secs_f64() * 1e3
+                );
+            }
+            let names: Vec<&str> = sides.iter().map(|(name, _)| *name).collect();
+            for c in comparisons {
+                if !names.contains(&c.subject) || !names.contains(&c.baseline) {
+                    // One side was filtered out: nothing to compare.
+                    continue;
+                }
+                self.rows
+                    .push(measured.markdown_row(c.what, c.subject, c.baseline));
+                let extra = format!("{context} {}", c.extra);
+                self.lines.push(measured.bench_line(
+                    c.figure,
+                    c.subject,
+                    c.baseline,
+                    extra.trim_end(),
+                ));
+            }
+        }
+
+        /// Prints `title`, the table and the `STRATA-BENCH` lines to stdout.
+        pub fn print(&self, title: &str) {
+            println!("\n== {title} ==\n{MARKDOWN_HEADER}");
+            for row in &self.rows {
+                println!("{row}");
+            }
+            println!();
+            for line in &self.lines {
+                println!("{line}");
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::cell::RefCell;
+
+        #[test]
+        fn sides_alternate_and_ratios_are_per_round() {
+            let log = RefCell::new(Vec::new());
+            // The subject takes 10 ms plus 10 ms more in round 2 (a burst of load that hits
+            // the baseline too); the baseline 8 ms plus the same burst.
+            let (mut s_round, mut b_round) = (0u64, 0u64);
+            let mut subject = || {
+                log.borrow_mut().push("s");
+                s_round += 1;
+                Duration::from_millis(10 + if s_round == 3 { 10 } else { 0 })
+            };
+            let mut baseline = || {
+                log.borrow_mut().push("b");
+                b_round += 1;
+                Duration::from_millis(8 + if b_round == 3 { 10 } else { 0 })
+            };
+            let rounds = run(4, &mut [("s", &mut subject), ("b", &mut baseline)]);
+            assert_eq!(*log.borrow(), ["s", "b", "b", "s", "s", "b", "b", "s"]);
+            assert_eq!(rounds.rounds(), 4);
+            assert_eq!(rounds.times("s")[2], Duration::from_millis(20));
+            assert_eq!(rounds.median("s"), Duration::from_millis(10));
+            assert_eq!(rounds.median("b"), Duration::from_millis(8));
+            let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+            let r = rounds.ratio("s", "b");
+            assert!(close(r.median, 1.25) && close(r.max, 1.25), "{r:?}");
+            assert!(close(r.min, 20.0 / 18.0), "{r:?}");
+            let back = rounds.ratio("b", "s").recip();
+            assert!(
+                close(back.median, r.median) && close(back.min, r.min) && close(back.max, r.max)
+            );
+            assert_eq!(
+                rounds.markdown_row("x", "s", "b"),
+                "| x | 10 | 8 | **1.25** (1.11–1.25) |"
+            );
+            let line = rounds.bench_line("f", "s", "b", "issue=4");
+            assert!(line.starts_with("STRATA-BENCH figure=f value="), "{line}");
+            assert!(
+                line.contains(" unit=ms ") && line.ends_with(" rounds=4 issue=4"),
+                "{line}"
+            );
+        }
+
+        #[test]
+        fn three_sides_run_forward_then_backward() {
+            let log = RefCell::new(String::new());
+            let mut a = || {
+                log.borrow_mut().push('a');
+                Duration::from_millis(1)
+            };
+            let mut b = || {
+                log.borrow_mut().push('b');
+                Duration::from_millis(2)
+            };
+            let mut c = || {
+                log.borrow_mut().push('c');
+                Duration::from_millis(4)
+            };
+            let rounds = run(3, &mut [("a", &mut a), ("b", &mut b), ("c", &mut c)]);
+            assert_eq!(*log.borrow(), "abccbaabc");
+            assert!((rounds.ratio("c", "a").median - 4.0).abs() < 1e-9);
+            assert_eq!(Spread::of(&[3.0, 1.0, 2.0, 10.0]).median, 2.5);
+        }
+
+        #[test]
+        fn filters_select_groups_and_sides() {
+            let all = Filter::default();
+            assert!(all.group("bulk_insert") && all.side("bulk_insert", "raw"));
+            let group = Filter(Some("insert".into()));
+            assert!(group.group("bulk_insert") && !group.group("point_get"));
+            assert!(group.side("bulk_insert", "raw"));
+            let side = Filter(Some("bulk_insert/traits_insert".into()));
+            assert!(side.group("bulk_insert") && !side.group("point_get"));
+            assert!(side.side("bulk_insert", "traits_insert_sorted"));
+            assert!(!side.side("bulk_insert", "raw_write_batch"));
+            assert!(!side.side("point_get", "traits_insert_sorted"));
+        }
+
+        #[test]
+        #[should_panic(expected = "no side named")]
+        fn an_unknown_side_is_a_mistake() {
+            let mut a = || Duration::from_millis(1);
+            run(1, &mut [("a", &mut a)]).median("b");
+        }
+    }
+}

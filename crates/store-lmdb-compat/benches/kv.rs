@@ -4,7 +4,8 @@
 //!
 //! - `bulk_insert`: 1M sorted rows (24-byte keys, 150-byte values) into an empty table,
 //!   committed synced in 10 batches of 100k rows (traits: `insert_sorted`, and `put` for
-//!   comparison; raw: `WriteBatch::put_cf` + a synced write).
+//!   comparison; raw: `WriteBatch::put_cf` + a synced write). Every side loads a fresh
+//!   empty directory that the store created.
 //! - `point_get`: 1M gets of existing keys in random order, all in one snapshot (traits:
 //!   `KvRead::get` on a snapshot; raw: `Snapshot::get_cf`, the same `ReadOptions` with the
 //!   snapshot and the same copy of the value into a `Vec`).
@@ -13,20 +14,31 @@
 //!   and borrowed rows (traits: `visit_range`; raw: the snapshot's raw iterator lending
 //!   each row in place).
 //!
+//! The reads run on two byte-identical copies of one loaded, compacted directory (RocksDB
+//! locks a directory, so each side has its own), each opened once.
+//!
+//! The figures come from an interleaved measurement (`storage_traits::conformance::interleave`):
+//! `STRATA_BENCH_ROUNDS` rounds (default 15) in which every side of a group runs once, in
+//! alternating order; each comparison is the median of the per-round ratios trait / raw,
+//! printed with their range as a Markdown table (the crate README's) and as `STRATA-BENCH`
+//! lines. `STRATA_BENCH_CRITERION=1` runs the same sides under criterion instead.
+//!
 //! Every read reads the same bytes of each row on both sides (see [`consume`]). Times are
 //! the benchmark thread's on-CPU time unless `STRATA_BENCH_CLOCK=wall` (see
 //! `storage_traits::conformance::bench_clock`): the traits' cost is work on this thread,
 //! while the disk's fsync and RocksDB's background flushes are the same for both sides.
-//! `STRATA_BENCH_ROWS` scales the row count (default 1,000,000). The ratios are in the
-//! crate README (`benches/ratios.py` prints them from criterion's estimates).
+//! `STRATA_BENCH_ROWS` scales the row count (default 1,000,000); an argument selects the
+//! groups whose name contains it (`cargo bench … --bench kv -- bulk_insert`), or one side
+//! of them (`-- bulk_insert/traits_insert_sorted`, to profile it alone).
 
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Duration;
 
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput};
 use rocksdb::{Cache, DB, Env, IteratorMode, Options, WriteBatch, WriteOptions};
 use storage_traits::conformance::bench_clock::{self, Stamp};
+use storage_traits::conformance::interleave::{self, Comparison, Filter, Report};
 use storage_traits::kv::{Direction, Durability, KeyRange, KvRead, KvStore, KvWrite, TableSpec};
 use store_lmdb_compat::{RocksOptions, RocksStore};
 
@@ -35,6 +47,8 @@ const KEY_LEN: usize = 24;
 const VALUE_LEN: usize = 150;
 /// Rows per synced write batch of the bulk insert.
 const CHUNK: usize = 100_000;
+/// The issue's target: the traits cost at most 15% over the raw crate.
+const TARGET: &str = "target_max=1.15 issue=4";
 
 fn rows_count() -> usize {
     std::env::var("STRATA_BENCH_ROWS")
@@ -59,9 +73,12 @@ impl Rng {
     }
 }
 
+type Key = [u8; KEY_LEN];
+type Value = [u8; VALUE_LEN];
+
 /// Sorted keys (a big-endian counter, then filler as a txid-like tail would be) and values
 /// with some redundancy, like serialized entries.
-fn dataset(n: usize) -> (Vec<[u8; KEY_LEN]>, Vec<[u8; VALUE_LEN]>) {
+fn dataset(n: usize) -> (Vec<Key>, Vec<Value>) {
     let mut rng = Rng(0x5EED);
     let keys = (0..n as u64)
         .map(|i| {
@@ -118,90 +135,124 @@ fn empty_dir() -> tempfile::TempDir {
     dir
 }
 
-/// Ten samples of one iteration each (an iteration is a million operations), so a run of
-/// the whole bench takes a few minutes.
-fn group_config(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, n: usize) {
-    g.sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_millis(1))
-        .measurement_time(Duration::from_secs(1))
-        .throughput(Throughput::Elements(n as u64));
+/// A side: a routine doing the work once on a fresh input and returning its time.
+type Routine<'a> = Box<dyn FnMut() -> Duration + 'a>;
+
+/// Sides measured together (interleaved round by round), and the figures read from them.
+struct Group<'a> {
+    name: &'static str,
+    sides: Vec<(&'static str, Routine<'a>)>,
+    comparisons: Vec<Comparison>,
 }
 
-/// `Bencher::iter` on the shared benchmark clock.
-fn timed(b: &mut criterion::Bencher<'_>, mut routine: impl FnMut() -> u64) {
-    b.iter_custom(|iters| bench_clock::time(iters, &mut routine))
+/// A figure under the issue's target (`extra` is empty for figures shown for comparison).
+const fn compare(
+    figure: &'static str,
+    what: &'static str,
+    subject: &'static str,
+    baseline: &'static str,
+) -> Comparison {
+    Comparison {
+        figure,
+        what,
+        subject,
+        baseline,
+        extra: TARGET,
+    }
 }
 
-/// Times `load` against a fresh empty store directory per iteration (the setup is not
-/// timed).
-fn time_loads(iters: u64, mut load: impl FnMut(&Path) -> Duration) -> Duration {
-    (0..iters)
-        .map(|_| {
-            let dir = empty_dir();
-            load(dir.path())
+/// Loads the rows into a fresh empty store directory through `load`, which gets the
+/// directory and returns the time of the load alone.
+fn fresh_load(load: impl Fn(&Path) -> Duration) -> Duration {
+    let dir = empty_dir();
+    load(dir.path())
+}
+
+fn bulk_insert<'a>(keys: &'a [Key], values: &'a [Value]) -> Group<'a> {
+    let chunks = move || keys.chunks(CHUNK).zip(values.chunks(CHUNK));
+    let insert_sorted = move || {
+        fresh_load(|dir| {
+            let store = store_lmdb_compat::open(dir, &tables()).unwrap();
+            let start = Stamp::now();
+            for (ks, vs) in chunks() {
+                let mut w = store.begin_write().unwrap();
+                let mut rows = ks.iter().zip(vs).map(|(k, v)| (&k[..], &v[..]));
+                w.insert_sorted(TABLE, &mut rows).unwrap();
+                w.commit(Durability::Synced).unwrap();
+            }
+            start.elapsed()
         })
-        .sum()
-}
-
-fn bulk_insert(c: &mut Criterion, keys: &[[u8; KEY_LEN]], values: &[[u8; VALUE_LEN]]) {
-    let mut g = c.benchmark_group("bulk_insert");
-    group_config(&mut g, keys.len());
-    g.bench_function("traits_insert_sorted", |b| {
-        b.iter_custom(|iters| {
-            time_loads(iters, |dir| {
-                let store = store_lmdb_compat::open(dir, &tables()).unwrap();
-                let start = Stamp::now();
-                for (ks, vs) in keys.chunks(CHUNK).zip(values.chunks(CHUNK)) {
-                    let mut w = store.begin_write().unwrap();
-                    let mut rows = ks.iter().zip(vs).map(|(k, v)| (&k[..], &v[..]));
-                    w.insert_sorted(TABLE, &mut rows).unwrap();
-                    w.commit(Durability::Synced).unwrap();
+    };
+    let put = move || {
+        fresh_load(|dir| {
+            let store = store_lmdb_compat::open(dir, &tables()).unwrap();
+            let start = Stamp::now();
+            for (ks, vs) in chunks() {
+                let mut w = store.begin_write().unwrap();
+                for (k, v) in ks.iter().zip(vs) {
+                    w.put(TABLE, k, v).unwrap();
                 }
-                start.elapsed()
-            })
+                w.commit(Durability::Synced).unwrap();
+            }
+            start.elapsed()
         })
-    });
-    g.bench_function("traits_put", |b| {
-        b.iter_custom(|iters| {
-            time_loads(iters, |dir| {
-                let store = store_lmdb_compat::open(dir, &tables()).unwrap();
-                let start = Stamp::now();
-                for (ks, vs) in keys.chunks(CHUNK).zip(values.chunks(CHUNK)) {
-                    let mut w = store.begin_write().unwrap();
-                    for (k, v) in ks.iter().zip(vs) {
-                        w.put(TABLE, k, v).unwrap();
-                    }
-                    w.commit(Durability::Synced).unwrap();
+    };
+    let raw = move || {
+        fresh_load(|dir| {
+            let db = open_raw(dir);
+            let start = Stamp::now();
+            let cf = db.cf_handle(TABLE).unwrap();
+            for (ks, vs) in chunks() {
+                let mut batch = WriteBatch::default();
+                for (k, v) in ks.iter().zip(vs) {
+                    batch.put_cf(cf, k, v);
                 }
-                start.elapsed()
-            })
+                let mut wo = WriteOptions::default();
+                wo.set_sync(true);
+                db.write_opt(batch, &wo).unwrap();
+            }
+            start.elapsed()
         })
-    });
-    g.bench_function("raw_write_batch", |b| {
-        b.iter_custom(|iters| {
-            time_loads(iters, |dir| {
-                let db = open_raw(dir);
-                let start = Stamp::now();
-                let cf = db.cf_handle(TABLE).unwrap();
-                for (ks, vs) in keys.chunks(CHUNK).zip(values.chunks(CHUNK)) {
-                    let mut batch = WriteBatch::default();
-                    for (k, v) in ks.iter().zip(vs) {
-                        batch.put_cf(cf, k, v);
-                    }
-                    let mut wo = WriteOptions::default();
-                    wo.set_sync(true);
-                    db.write_opt(batch, &wo).unwrap();
-                }
-                start.elapsed()
-            })
-        })
-    });
-    g.finish();
+    };
+    Group {
+        name: "bulk_insert",
+        sides: vec![
+            ("traits_insert_sorted", Box::new(insert_sorted)),
+            ("raw_write_batch", Box::new(raw)),
+            ("traits_put", Box::new(put)),
+        ],
+        comparisons: vec![
+            compare(
+                "kv_rocksdb_insert_sorted",
+                "1M sorted inserts, 10 synced batches: `insert_sorted` vs `WriteBatch::put_cf`",
+                "traits_insert_sorted",
+                "raw_write_batch",
+            ),
+            Comparison {
+                extra: "",
+                ..compare(
+                    "kv_rocksdb_put",
+                    "for comparison: `put` × 1M vs `WriteBatch::put_cf`",
+                    "traits_put",
+                    "raw_write_batch",
+                )
+            },
+        ],
+    }
 }
 
-fn reads(c: &mut Criterion, keys: &[[u8; KEY_LEN]], values: &[[u8; VALUE_LEN]]) {
-    // One loaded, compacted directory, read by each side in turn.
+/// One loaded, compacted directory and a byte-identical copy: the store reads one, raw
+/// RocksDB the other (each holds its directory's lock), each opened once.
+struct ReadFixture {
+    store: RocksStore,
+    db: DB,
+    /// Key order of the point gets: a fixed random permutation.
+    probe: Vec<Key>,
+    rows: u64,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+fn read_fixture(keys: &[Key], values: &[Value]) -> ReadFixture {
     let dir = empty_dir();
     {
         let store = store_lmdb_compat::open(dir.path(), &tables()).unwrap();
@@ -218,123 +269,218 @@ fn reads(c: &mut Criterion, keys: &[[u8; KEY_LEN]], values: &[[u8; VALUE_LEN]]) 
         db.flush_cf(cf).unwrap();
         db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
     }
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+        }
+    }
     let mut rng = Rng(0xC0FFEE);
-    let mut order: Vec<usize> = (0..keys.len()).collect();
-    for i in (1..order.len()).rev() {
-        order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+    let mut probe = keys.to_vec();
+    for i in (1..probe.len()).rev() {
+        probe.swap(i, (rng.next() % (i as u64 + 1)) as usize);
     }
-    let probe: Vec<&[u8]> = order.iter().map(|&i| &keys[i][..]).collect();
-    let n = keys.len() as u64;
-
-    let mut g = c.benchmark_group("point_get");
-    group_config(&mut g, keys.len());
-    {
-        let store = store_lmdb_compat::open(dir.path(), &tables()).unwrap();
-        g.bench_function("traits", |b| {
-            timed(b, || {
-                let snap = store.begin_read().unwrap();
-                let mut sum = 0u64;
-                for k in &probe {
-                    sum += snap.get(TABLE, k).unwrap().map_or(0, |v| consume(&v));
-                }
-                assert!(sum >= n * VALUE_LEN as u64);
-                sum
-            })
-        });
+    ReadFixture {
+        store: store_lmdb_compat::open(dir.path(), &tables()).unwrap(),
+        db: open_raw(copy.path()),
+        probe,
+        rows: keys.len() as u64,
+        _dirs: (dir, copy),
     }
-    {
-        let db = open_raw(dir.path());
-        let cf = db.cf_handle(TABLE).unwrap();
-        g.bench_function("raw", |b| {
-            timed(b, || {
-                let snap = db.snapshot();
-                let mut sum = 0u64;
-                for k in &probe {
-                    sum += snap.get_cf(cf, k).unwrap().map_or(0, |v| consume(&v));
-                }
-                assert!(sum >= n * VALUE_LEN as u64);
-                sum
-            })
-        });
-    }
-    g.finish();
-
-    let mut g = c.benchmark_group("range_scan");
-    group_config(&mut g, keys.len());
-    {
-        let store = store_lmdb_compat::open(dir.path(), &tables()).unwrap();
-        g.bench_function("traits", |b| {
-            timed(b, || {
-                let snap = store.begin_read().unwrap();
-                let (mut rows, mut sum) = (0u64, 0u64);
-                for row in snap
-                    .range(TABLE, KeyRange::all(), Direction::Forward)
-                    .unwrap()
-                {
-                    let (k, v) = row.unwrap();
-                    sum += consume(&k) + consume(&v);
-                    rows += 1;
-                }
-                assert_eq!(rows, n);
-                sum
-            })
-        });
-        g.bench_function("traits_visit", |b| {
-            timed(b, || {
-                let snap = store.begin_read().unwrap();
-                let (mut rows, mut sum) = (0u64, 0u64);
-                snap.visit_range(TABLE, KeyRange::all(), Direction::Forward, &mut |k, v| {
-                    sum += consume(k) + consume(v);
-                    rows += 1;
-                    Ok(ControlFlow::Continue(()))
-                })
-                .unwrap();
-                assert_eq!(rows, n);
-                sum
-            })
-        });
-    }
-    {
-        let db = open_raw(dir.path());
-        let cf = db.cf_handle(TABLE).unwrap();
-        g.bench_function("raw", |b| {
-            timed(b, || {
-                let snap = db.snapshot();
-                let (mut rows, mut sum) = (0u64, 0u64);
-                for row in snap.iterator_cf(cf, IteratorMode::Start) {
-                    let (k, v) = row.unwrap();
-                    sum += consume(&k) + consume(&v);
-                    rows += 1;
-                }
-                assert_eq!(rows, n);
-                sum
-            })
-        });
-        g.bench_function("raw_borrowed", |b| {
-            timed(b, || {
-                let snap = db.snapshot();
-                let (mut rows, mut sum) = (0u64, 0u64);
-                let mut it = snap.raw_iterator_cf(cf);
-                it.seek_to_first();
-                while let Some((k, v)) = it.item() {
-                    sum += consume(k) + consume(v);
-                    rows += 1;
-                    it.next();
-                }
-                it.status().unwrap();
-                assert_eq!(rows, n);
-                sum
-            })
-        });
-    }
-    g.finish();
 }
 
-fn benches(c: &mut Criterion) {
-    let (keys, values) = dataset(rows_count());
-    bulk_insert(c, &keys, &values);
-    reads(c, &keys, &values);
+fn point_get(fx: &ReadFixture) -> Group<'_> {
+    let n = fx.rows;
+    let traits = move || {
+        let start = Stamp::now();
+        let snap = fx.store.begin_read().unwrap();
+        let mut sum = 0u64;
+        for k in &fx.probe {
+            sum += snap.get(TABLE, k).unwrap().map_or(0, |v| consume(&v));
+        }
+        let t = start.elapsed();
+        assert!(sum >= n * VALUE_LEN as u64);
+        t
+    };
+    let raw = move || {
+        let start = Stamp::now();
+        let cf = fx.db.cf_handle(TABLE).unwrap();
+        let snap = fx.db.snapshot();
+        let mut sum = 0u64;
+        for k in &fx.probe {
+            sum += snap.get_cf(cf, k).unwrap().map_or(0, |v| consume(&v));
+        }
+        let t = start.elapsed();
+        assert!(sum >= n * VALUE_LEN as u64);
+        t
+    };
+    Group {
+        name: "point_get",
+        sides: vec![("traits", Box::new(traits)), ("raw", Box::new(raw))],
+        comparisons: vec![compare(
+            "kv_rocksdb_get",
+            "1M random point gets, one snapshot: `get` vs `Snapshot::get_cf`",
+            "traits",
+            "raw",
+        )],
+    }
 }
 
-criterion_group!(kv, benches);
-criterion_main!(kv);
+fn range_scan(fx: &ReadFixture) -> Group<'_> {
+    let n = fx.rows;
+    let traits = move || {
+        let start = Stamp::now();
+        let snap = fx.store.begin_read().unwrap();
+        let (mut rows, mut sum) = (0u64, 0u64);
+        for row in snap
+            .range(TABLE, KeyRange::all(), Direction::Forward)
+            .unwrap()
+        {
+            let (k, v) = row.unwrap();
+            sum += consume(&k) + consume(&v);
+            rows += 1;
+        }
+        let t = start.elapsed();
+        assert_eq!(rows, n);
+        std::hint::black_box(sum);
+        t
+    };
+    let traits_visit = move || {
+        let start = Stamp::now();
+        let snap = fx.store.begin_read().unwrap();
+        let (mut rows, mut sum) = (0u64, 0u64);
+        snap.visit_range(TABLE, KeyRange::all(), Direction::Forward, &mut |k, v| {
+            sum += consume(k) + consume(v);
+            rows += 1;
+            Ok(ControlFlow::Continue(()))
+        })
+        .unwrap();
+        let t = start.elapsed();
+        assert_eq!(rows, n);
+        std::hint::black_box(sum);
+        t
+    };
+    let raw = move || {
+        let start = Stamp::now();
+        let cf = fx.db.cf_handle(TABLE).unwrap();
+        let snap = fx.db.snapshot();
+        let (mut rows, mut sum) = (0u64, 0u64);
+        for row in snap.iterator_cf(cf, IteratorMode::Start) {
+            let (k, v) = row.unwrap();
+            sum += consume(&k) + consume(&v);
+            rows += 1;
+        }
+        let t = start.elapsed();
+        assert_eq!(rows, n);
+        std::hint::black_box(sum);
+        t
+    };
+    let raw_borrowed = move || {
+        let start = Stamp::now();
+        let cf = fx.db.cf_handle(TABLE).unwrap();
+        let snap = fx.db.snapshot();
+        let (mut rows, mut sum) = (0u64, 0u64);
+        let mut it = snap.raw_iterator_cf(cf);
+        it.seek_to_first();
+        while let Some((k, v)) = it.item() {
+            sum += consume(k) + consume(v);
+            rows += 1;
+            it.next();
+        }
+        it.status().unwrap();
+        let t = start.elapsed();
+        assert_eq!(rows, n);
+        std::hint::black_box(sum);
+        t
+    };
+    Group {
+        name: "range_scan",
+        sides: vec![
+            ("traits", Box::new(traits)),
+            ("raw", Box::new(raw)),
+            ("traits_visit", Box::new(traits_visit)),
+            ("raw_borrowed", Box::new(raw_borrowed)),
+        ],
+        comparisons: vec![
+            compare(
+                "kv_rocksdb_range",
+                "1M-row scan, owned rows: `range` vs `iterator_cf`",
+                "traits",
+                "raw",
+            ),
+            compare(
+                "kv_rocksdb_visit_range",
+                "1M-row scan, borrowed rows: `visit_range` vs raw iterator",
+                "traits_visit",
+                "raw_borrowed",
+            ),
+        ],
+    }
+}
+
+/// Runs a group: interleaved into `report` (the figures), or under criterion when
+/// `criterion` is given (ten samples of one iteration, an iteration being 1M operations).
+fn measure(
+    mut g: Group<'_>,
+    filter: &Filter,
+    criterion: Option<&mut Criterion>,
+    report: &mut Report,
+) {
+    g.sides.retain(|(name, _)| filter.side(g.name, name));
+    let Some(c) = criterion else {
+        let mut sides: Vec<interleave::Side<'_>> = g
+            .sides
+            .iter_mut()
+            .map(|(name, side)| (*name, side.as_mut() as &mut dyn FnMut() -> Duration))
+            .collect();
+        return report.measure(g.name, &mut sides, &g.comparisons);
+    };
+    let mut cg = c.benchmark_group(g.name);
+    cg.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_secs(1))
+        .throughput(Throughput::Elements(rows_count() as u64));
+    for (name, side) in &mut g.sides {
+        cg.bench_function(*name, |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| side()).sum())
+        });
+    }
+    cg.finish();
+}
+
+fn main() {
+    let filter = Filter::from_args();
+    let selected = |group: &str| filter.group(group);
+    let mut criterion = (std::env::var("STRATA_BENCH_CRITERION").as_deref() == Ok("1"))
+        .then(|| Criterion::default().configure_from_args());
+    let rows = rows_count();
+    let (keys, values) = dataset(rows);
+    let mut report = Report::default();
+    if selected("bulk_insert") {
+        measure(
+            bulk_insert(&keys, &values),
+            &filter,
+            criterion.as_mut(),
+            &mut report,
+        );
+    }
+    if selected("point_get") || selected("range_scan") {
+        let fx = read_fixture(&keys, &values);
+        if selected("point_get") {
+            measure(point_get(&fx), &filter, criterion.as_mut(), &mut report);
+        }
+        if selected("range_scan") {
+            measure(range_scan(&fx), &filter, criterion.as_mut(), &mut report);
+        }
+    }
+    match criterion {
+        Some(c) => c.final_summary(),
+        None => report.print(&format!(
+            "store-lmdb-compat kv: Strata traits / raw rocksdb, {rows} rows, {} interleaved rounds, {:?} time",
+            interleave::rounds_from_env(15),
+            bench_clock::clock()
+        )),
+    }
+}

@@ -3,30 +3,37 @@
 //! - `insert_1m_sorted`: 1M sorted rows (24-byte keys, 150-byte values) into an empty table
 //!   in one write transaction, committed [`Durability::Buffered`] (redb `Durability::None`,
 //!   so the figure is the insert path, not the disk's fsync): `KvWrite::insert_sorted` against
-//!   a raw redb write cursor (the path `insert_sorted` takes), and `KvWrite::put` against raw
-//!   `Table::insert`.
+//!   a raw redb write cursor (the path `insert_sorted` takes). `put_1m_sorted`: the same
+//!   through `KvWrite::put` against raw `Table::insert`. Every side loads a fresh database.
 //! - `get_1m_random`: 1M point reads in random order in one snapshot, against raw
 //!   `ReadOnlyTable::get`; `raw_get_owned` is raw redb copying each value into an owned
-//!   `Vec`, as `KvRead::get` must.
+//!   `Vec`, as `KvRead::get` must (the identical-work baseline).
 //! - `scan_1m`: a forward scan over all 1M rows in one snapshot, through `KvRead::range`
 //!   (owned rows) and `KvRead::visit_range` (borrowed rows), against raw
 //!   `ReadOnlyTable::range`; `raw_range_owned` is raw redb copying each row into owned
 //!   `Vec`s, which shows what the owned-row contract of `range` costs by itself.
 //!
-//! The ratio trait / raw is the result (see the crate README). Times are the benchmark
-//! thread's on-CPU time unless `STRATA_BENCH_CLOCK=wall` (see
+//! The figures come from an interleaved measurement (`storage_traits::conformance::interleave`):
+//! `STRATA_BENCH_ROUNDS` rounds (default 15) in which every side of a group runs once, in
+//! alternating order; each comparison is the median of the per-round ratios trait / raw,
+//! printed with their range as a Markdown table (the crate README's) and as `STRATA-BENCH`
+//! lines. `STRATA_BENCH_CRITERION=1` runs the same sides under criterion instead; an
+//! argument selects the groups whose name contains it (`cargo bench … --bench kv -- scan`),
+//! or one side of them (`-- scan_1m/trait_range`, to profile it alone).
+//!
+//! Times are the benchmark thread's on-CPU time unless `STRATA_BENCH_CLOCK=wall` (see
 //! `storage_traits::conformance::bench_clock`). Both sides of the read benchmarks read
 //! byte-identical database files (one built, then copied), each open once.
 
-use std::cell::OnceCell;
 use std::hint::black_box;
 use std::ops::{Bound, ControlFlow};
 use std::path::Path;
 use std::time::Duration;
 
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput};
 use redb::{ReadableDatabase, TableDefinition};
 use storage_traits::conformance::bench_clock::{self, Stamp};
+use storage_traits::conformance::interleave::{self, Comparison, Filter, Report};
 use storage_traits::kv::{Direction, Durability, KeyRange, KvRead, KvStore, KvWrite, TableSpec};
 use store_redb::{DB_FILE_NAME, RedbStore};
 
@@ -89,106 +96,138 @@ fn raw_db(path: &Path) -> redb::Database {
     db
 }
 
-/// `Bencher::iter` on the shared benchmark clock (thread CPU time unless
-/// `STRATA_BENCH_CLOCK=wall`).
-fn iter_timed<R>(b: &mut criterion::Bencher<'_>, mut routine: impl FnMut() -> R) {
-    b.iter_custom(|iters| bench_clock::time(iters, &mut routine))
+/// Sides measured together (interleaved round by round), and the figures read from them.
+struct Group<'a> {
+    name: &'static str,
+    sides: Vec<(&'static str, Routine<'a>)>,
+    comparisons: Vec<Comparison>,
 }
 
-fn group_config(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-    // One iteration is a million operations: ten samples of one iteration each.
-    g.sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_millis(1))
-        .measurement_time(Duration::from_secs(1))
-        .throughput(Throughput::Elements(N));
+/// A side: a routine doing the work once on a fresh input and returning its time.
+type Routine<'a> = Box<dyn FnMut() -> Duration + 'a>;
+
+/// The issue's target: the traits cost at most 15% over raw redb.
+const TARGET: &str = "target_max=1.15 issue=4";
+
+/// A figure under the issue's target.
+const fn compare(
+    figure: &'static str,
+    what: &'static str,
+    subject: &'static str,
+    baseline: &'static str,
+) -> Comparison {
+    Comparison {
+        figure,
+        what,
+        subject,
+        baseline,
+        extra: TARGET,
+    }
 }
 
-fn insert(c: &mut Criterion, d: &Data) {
-    let mut g = c.benchmark_group("insert_1m_sorted");
-    group_config(&mut g);
+/// A figure shown for comparison, not under the target.
+const fn diagnostic(
+    figure: &'static str,
+    what: &'static str,
+    subject: &'static str,
+    baseline: &'static str,
+) -> Comparison {
+    Comparison {
+        extra: "",
+        ..compare(figure, what, subject, baseline)
+    }
+}
+
+/// The trait side of a load: a fresh store, `load` timed from `begin_write` to the commit.
+fn trait_load(load: impl Fn(&mut store_redb::RedbWriter<'_>)) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path(), SPECS).unwrap();
+    let start = Stamp::now();
+    let mut w = store.begin_write().unwrap();
+    load(&mut w);
+    w.commit(Durability::Buffered).unwrap();
+    start.elapsed()
+}
+
+/// The raw side of a load: a fresh raw database, `load` timed from `begin_write` to the
+/// commit.
+fn raw_load(load: impl Fn(&mut redb::Table<'_, &'static [u8], &'static [u8]>)) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let db = raw_db(&dir.path().join(DB_FILE_NAME));
+    let start = Stamp::now();
+    let mut txn = db.begin_write().unwrap();
+    txn.set_durability(redb::Durability::None).unwrap();
+    {
+        let mut table = txn.open_table(DEF).unwrap();
+        load(&mut table);
+    }
+    txn.commit().unwrap();
+    start.elapsed()
+}
+
+fn insert_sorted(d: &Data) -> Group<'_> {
     let rows = &d.rows;
+    let traits = move || {
+        trait_load(|w| {
+            let n = w
+                .insert_sorted(TABLE, &mut rows.iter().map(|(k, v)| (&k[..], &v[..])))
+                .unwrap();
+            assert_eq!(n, N);
+        })
+    };
+    let raw = move || {
+        raw_load(|table| {
+            let mut cursor = table.upper_bound_mut(Bound::<&[u8]>::Unbounded).unwrap();
+            for (k, v) in rows {
+                cursor.insert_before(&k[..], &v[..]).unwrap();
+            }
+            cursor.close().unwrap();
+        })
+    };
+    Group {
+        name: "insert_1m_sorted",
+        sides: vec![
+            ("trait_insert_sorted", Box::new(traits)),
+            ("raw_cursor_insert", Box::new(raw)),
+        ],
+        comparisons: vec![compare(
+            "kv_redb_insert_sorted",
+            "1M sorted inserts, one txn: `insert_sorted` vs redb write cursor",
+            "trait_insert_sorted",
+            "raw_cursor_insert",
+        )],
+    }
+}
 
-    g.bench_function("trait_insert_sorted", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let dir = tempfile::tempdir().unwrap();
-                let store = RedbStore::open(dir.path(), SPECS).unwrap();
-                let start = Stamp::now();
-                let mut w = store.begin_write().unwrap();
-                let n = w
-                    .insert_sorted(TABLE, &mut rows.iter().map(|(k, v)| (&k[..], &v[..])))
-                    .unwrap();
-                w.commit(Durability::Buffered).unwrap();
-                total += start.elapsed();
-                assert_eq!(n, N);
+fn put(d: &Data) -> Group<'_> {
+    let rows = &d.rows;
+    let traits = move || {
+        trait_load(|w| {
+            for (k, v) in rows {
+                w.put(TABLE, k, v).unwrap();
             }
-            total
         })
-    });
-    g.bench_function("raw_cursor_insert", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let dir = tempfile::tempdir().unwrap();
-                let db = raw_db(&dir.path().join(DB_FILE_NAME));
-                let start = Stamp::now();
-                let mut txn = db.begin_write().unwrap();
-                txn.set_durability(redb::Durability::None).unwrap();
-                {
-                    let mut table = txn.open_table(DEF).unwrap();
-                    let mut cursor = table.upper_bound_mut(Bound::<&[u8]>::Unbounded).unwrap();
-                    for (k, v) in rows {
-                        cursor.insert_before(&k[..], &v[..]).unwrap();
-                    }
-                    cursor.close().unwrap();
-                }
-                txn.commit().unwrap();
-                total += start.elapsed();
+    };
+    let raw = move || {
+        raw_load(|table| {
+            for (k, v) in rows {
+                table.insert(&k[..], &v[..]).unwrap();
             }
-            total
         })
-    });
-    g.bench_function("trait_put", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let dir = tempfile::tempdir().unwrap();
-                let store = RedbStore::open(dir.path(), SPECS).unwrap();
-                let start = Stamp::now();
-                let mut w = store.begin_write().unwrap();
-                for (k, v) in rows {
-                    w.put(TABLE, k, v).unwrap();
-                }
-                w.commit(Durability::Buffered).unwrap();
-                total += start.elapsed();
-            }
-            total
-        })
-    });
-    g.bench_function("raw_table_insert", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let dir = tempfile::tempdir().unwrap();
-                let db = raw_db(&dir.path().join(DB_FILE_NAME));
-                let start = Stamp::now();
-                let mut txn = db.begin_write().unwrap();
-                txn.set_durability(redb::Durability::None).unwrap();
-                {
-                    let mut table = txn.open_table(DEF).unwrap();
-                    for (k, v) in rows {
-                        table.insert(&k[..], &v[..]).unwrap();
-                    }
-                }
-                txn.commit().unwrap();
-                total += start.elapsed();
-            }
-            total
-        })
-    });
-    g.finish();
+    };
+    Group {
+        name: "put_1m_sorted",
+        sides: vec![
+            ("trait_put", Box::new(traits)),
+            ("raw_table_insert", Box::new(raw)),
+        ],
+        comparisons: vec![compare(
+            "kv_redb_put",
+            "1M sorted inserts, one txn: `put` vs `Table::insert`",
+            "trait_put",
+            "raw_table_insert",
+        )],
+    }
 }
 
 /// What every read benchmark does with a row's bytes, on both sides alike: its length plus
@@ -209,8 +248,7 @@ fn consume(bytes: &[u8]) -> usize {
 }
 
 /// The read side: one database built through the traits, then copied, so both sides read
-/// byte-identical files, each opened once. Built on first use, so that a filter that skips
-/// the read benchmarks skips the build too.
+/// byte-identical files, each opened once.
 struct ReadFixture {
     store: RedbStore,
     db: redb::Database,
@@ -239,127 +277,233 @@ fn read_fixture(d: &Data) -> ReadFixture {
     }
 }
 
-fn reads(c: &mut Criterion, d: &Data) {
-    let fixture = OnceCell::new();
-    let fx = || fixture.get_or_init(|| read_fixture(d));
-    let keys: Vec<&Key> = d.order.iter().map(|&i| &d.rows[i as usize].0).collect();
-
-    let mut g = c.benchmark_group("get_1m_random");
-    group_config(&mut g);
-    g.bench_function("trait_get", |b| {
-        iter_timed(b, || {
-            let r = fx().store.begin_read().unwrap();
-            let mut bytes = 0usize;
-            for k in &keys {
-                bytes += r.get(TABLE, &k[..]).unwrap().map_or(0, |v| consume(&v));
-            }
-            assert!(bytes >= N as usize * VALUE_LEN);
-            black_box(bytes)
-        })
-    });
-    g.bench_function("raw_get", |b| {
-        iter_timed(b, || {
-            let txn = fx().db.begin_read().unwrap();
-            let table = txn.open_table(DEF).unwrap();
-            let mut bytes = 0usize;
-            for k in &keys {
-                bytes += table.get(&k[..]).unwrap().map_or(0, |v| consume(v.value()));
-            }
-            assert!(bytes >= N as usize * VALUE_LEN);
-            black_box(bytes)
-        })
-    });
-    // Diagnostic: raw redb copying each value into an owned `Vec`, as `KvRead::get` must.
-    g.bench_function("raw_get_owned", |b| {
-        iter_timed(b, || {
-            let txn = fx().db.begin_read().unwrap();
-            let table = txn.open_table(DEF).unwrap();
-            let mut bytes = 0usize;
-            for k in &keys {
-                bytes += table
-                    .get(&k[..])
-                    .unwrap()
-                    .map_or(0, |v| consume(&black_box(v.value().to_vec())));
-            }
-            assert!(bytes >= N as usize * VALUE_LEN);
-            black_box(bytes)
-        })
-    });
-    g.finish();
-
-    let mut g = c.benchmark_group("scan_1m");
-    group_config(&mut g);
-    g.bench_function("trait_range", |b| {
-        iter_timed(b, || {
-            let r = fx().store.begin_read().unwrap();
-            let mut n = 0u64;
-            let mut bytes = 0usize;
-            for row in r.range(TABLE, KeyRange::all(), Direction::Forward).unwrap() {
-                let (k, v) = row.unwrap();
-                bytes += consume(&k) + consume(&v);
-                n += 1;
-            }
-            assert_eq!(n, N);
-            black_box(bytes)
-        })
-    });
-    g.bench_function("trait_visit_range", |b| {
-        iter_timed(b, || {
-            let r = fx().store.begin_read().unwrap();
-            let mut n = 0u64;
-            let mut bytes = 0usize;
-            r.visit_range(TABLE, KeyRange::all(), Direction::Forward, &mut |k, v| {
-                bytes += consume(k) + consume(v);
-                n += 1;
-                Ok(ControlFlow::Continue(()))
-            })
-            .unwrap();
-            assert_eq!(n, N);
-            black_box(bytes)
-        })
-    });
-    g.bench_function("raw_range", |b| {
-        iter_timed(b, || {
-            let txn = fx().db.begin_read().unwrap();
-            let table = txn.open_table(DEF).unwrap();
-            let mut n = 0u64;
-            let mut bytes = 0usize;
-            for row in table.range::<&[u8]>(..).unwrap() {
-                let (k, v) = row.unwrap();
-                bytes += consume(k.value()) + consume(v.value());
-                n += 1;
-            }
-            assert_eq!(n, N);
-            black_box(bytes)
-        })
-    });
-    // Diagnostic: raw redb copying each row into owned `Vec`s, as `KvRead::range` must
-    // (its rows are owned `(Vec<u8>, Vec<u8>)`): the part of `trait_range`'s cost that is
-    // the owned-row contract rather than this crate.
-    g.bench_function("raw_range_owned", |b| {
-        iter_timed(b, || {
-            let txn = fx().db.begin_read().unwrap();
-            let table = txn.open_table(DEF).unwrap();
-            let mut n = 0u64;
-            let mut bytes = 0usize;
-            for row in table.range::<&[u8]>(..).unwrap() {
-                let (k, v) = row.unwrap();
-                let (k, v) = (k.value().to_vec(), v.value().to_vec());
-                bytes += consume(&k) + consume(&v);
-                n += 1;
-            }
-            assert_eq!(n, N);
-            black_box(bytes)
-        })
-    });
-    g.finish();
+/// Point gets of every key in random order, one snapshot; each side returns its time.
+fn point_get<'a>(fx: &'a ReadFixture, keys: &'a [&'a Key]) -> Group<'a> {
+    let check = |bytes: usize| assert!(bytes >= N as usize * VALUE_LEN);
+    let traits = move || {
+        let start = Stamp::now();
+        let r = fx.store.begin_read().unwrap();
+        let mut bytes = 0usize;
+        for k in keys {
+            bytes += r.get(TABLE, &k[..]).unwrap().map_or(0, |v| consume(&v));
+        }
+        let t = start.elapsed();
+        check(black_box(bytes));
+        t
+    };
+    let raw = move || {
+        let start = Stamp::now();
+        let txn = fx.db.begin_read().unwrap();
+        let table = txn.open_table(DEF).unwrap();
+        let mut bytes = 0usize;
+        for k in keys {
+            bytes += table.get(&k[..]).unwrap().map_or(0, |v| consume(v.value()));
+        }
+        let t = start.elapsed();
+        check(black_box(bytes));
+        t
+    };
+    // Raw redb copying each value into an owned `Vec`, as `KvRead::get` must.
+    let raw_owned = move || {
+        let start = Stamp::now();
+        let txn = fx.db.begin_read().unwrap();
+        let table = txn.open_table(DEF).unwrap();
+        let mut bytes = 0usize;
+        for k in keys {
+            bytes += table
+                .get(&k[..])
+                .unwrap()
+                .map_or(0, |v| consume(&black_box(v.value().to_vec())));
+        }
+        let t = start.elapsed();
+        check(black_box(bytes));
+        t
+    };
+    Group {
+        name: "get_1m_random",
+        sides: vec![
+            ("trait_get", Box::new(traits)),
+            ("raw_get_owned", Box::new(raw_owned)),
+            ("raw_get", Box::new(raw)),
+        ],
+        comparisons: vec![
+            compare(
+                "kv_redb_get",
+                "1M random point gets, one snapshot: `get` vs redb `get` + copy (identical work)",
+                "trait_get",
+                "raw_get_owned",
+            ),
+            diagnostic(
+                "kv_redb_get_vs_borrowed",
+                "1M random point gets: `get` vs redb `get` without the copy",
+                "trait_get",
+                "raw_get",
+            ),
+        ],
+    }
 }
 
-fn benches(c: &mut Criterion) {
+/// A forward scan over all rows, one snapshot; each side returns its time.
+fn scan(fx: &ReadFixture) -> Group<'_> {
+    let traits = move || {
+        let start = Stamp::now();
+        let r = fx.store.begin_read().unwrap();
+        let (mut n, mut bytes) = (0u64, 0usize);
+        for row in r.range(TABLE, KeyRange::all(), Direction::Forward).unwrap() {
+            let (k, v) = row.unwrap();
+            bytes += consume(&k) + consume(&v);
+            n += 1;
+        }
+        let t = start.elapsed();
+        assert_eq!(n, N);
+        black_box(bytes);
+        t
+    };
+    let traits_visit = move || {
+        let start = Stamp::now();
+        let r = fx.store.begin_read().unwrap();
+        let (mut n, mut bytes) = (0u64, 0usize);
+        r.visit_range(TABLE, KeyRange::all(), Direction::Forward, &mut |k, v| {
+            bytes += consume(k) + consume(v);
+            n += 1;
+            Ok(ControlFlow::Continue(()))
+        })
+        .unwrap();
+        let t = start.elapsed();
+        assert_eq!(n, N);
+        black_box(bytes);
+        t
+    };
+    let raw = move || {
+        let start = Stamp::now();
+        let txn = fx.db.begin_read().unwrap();
+        let table = txn.open_table(DEF).unwrap();
+        let (mut n, mut bytes) = (0u64, 0usize);
+        for row in table.range::<&[u8]>(..).unwrap() {
+            let (k, v) = row.unwrap();
+            bytes += consume(k.value()) + consume(v.value());
+            n += 1;
+        }
+        let t = start.elapsed();
+        assert_eq!(n, N);
+        black_box(bytes);
+        t
+    };
+    // Raw redb copying each row into owned `Vec`s, as `KvRead::range` must (its rows are
+    // owned `(Vec<u8>, Vec<u8>)`): the part of `trait_range`'s cost that is the owned-row
+    // contract rather than this crate.
+    let raw_owned = move || {
+        let start = Stamp::now();
+        let txn = fx.db.begin_read().unwrap();
+        let table = txn.open_table(DEF).unwrap();
+        let (mut n, mut bytes) = (0u64, 0usize);
+        for row in table.range::<&[u8]>(..).unwrap() {
+            let (k, v) = row.unwrap();
+            let (k, v) = (k.value().to_vec(), v.value().to_vec());
+            bytes += consume(&k) + consume(&v);
+            n += 1;
+        }
+        let t = start.elapsed();
+        assert_eq!(n, N);
+        black_box(bytes);
+        t
+    };
+    Group {
+        name: "scan_1m",
+        sides: vec![
+            ("trait_range", Box::new(traits)),
+            ("raw_range_owned", Box::new(raw_owned)),
+            ("trait_visit_range", Box::new(traits_visit)),
+            ("raw_range", Box::new(raw)),
+        ],
+        comparisons: vec![
+            compare(
+                "kv_redb_range",
+                "1M-row scan, owned rows: `range` vs redb `range` + copy (identical work)",
+                "trait_range",
+                "raw_range_owned",
+            ),
+            compare(
+                "kv_redb_visit_range",
+                "1M-row scan, borrowed rows: `visit_range` vs redb `range`",
+                "trait_visit_range",
+                "raw_range",
+            ),
+            diagnostic(
+                "kv_redb_range_vs_borrowed",
+                "1M-row scan: `range` (owned) vs redb `range` (borrowed)",
+                "trait_range",
+                "raw_range",
+            ),
+        ],
+    }
+}
+
+/// Runs a group: interleaved into `report` (the figures), or under criterion when
+/// `criterion` is given (ten samples of one iteration, an iteration being 1M operations).
+fn measure(
+    mut g: Group<'_>,
+    filter: &Filter,
+    criterion: Option<&mut Criterion>,
+    report: &mut Report,
+) {
+    g.sides.retain(|(name, _)| filter.side(g.name, name));
+    let Some(c) = criterion else {
+        let mut sides: Vec<interleave::Side<'_>> = g
+            .sides
+            .iter_mut()
+            .map(|(name, side)| (*name, side.as_mut() as &mut dyn FnMut() -> Duration))
+            .collect();
+        return report.measure(g.name, &mut sides, &g.comparisons);
+    };
+    let mut cg = c.benchmark_group(g.name);
+    cg.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_secs(1))
+        .throughput(Throughput::Elements(N));
+    for (name, side) in &mut g.sides {
+        cg.bench_function(*name, |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| side()).sum())
+        });
+    }
+    cg.finish();
+}
+
+fn main() {
+    let filter = Filter::from_args();
+    let selected = |group: &str| filter.group(group);
+    let mut criterion = (std::env::var("STRATA_BENCH_CRITERION").as_deref() == Ok("1"))
+        .then(|| Criterion::default().configure_from_args());
     let d = data();
-    insert(c, &d);
-    reads(c, &d);
+    let mut report = Report::default();
+    if selected("insert_1m_sorted") {
+        measure(insert_sorted(&d), &filter, criterion.as_mut(), &mut report);
+    }
+    if selected("put_1m_sorted") {
+        measure(put(&d), &filter, criterion.as_mut(), &mut report);
+    }
+    if selected("get_1m_random") || selected("scan_1m") {
+        let fx = read_fixture(&d);
+        let keys: Vec<&Key> = d.order.iter().map(|&i| &d.rows[i as usize].0).collect();
+        if selected("get_1m_random") {
+            measure(
+                point_get(&fx, &keys),
+                &filter,
+                criterion.as_mut(),
+                &mut report,
+            );
+        }
+        if selected("scan_1m") {
+            measure(scan(&fx), &filter, criterion.as_mut(), &mut report);
+        }
+    }
+    match criterion {
+        Some(c) => c.final_summary(),
+        None => report.print(&format!(
+            "store-redb kv: Strata traits / raw redb, {N} rows, {} interleaved rounds, {:?} time",
+            interleave::rounds_from_env(15),
+            bench_clock::clock()
+        )),
+    }
 }
-
-criterion_group!(kv, benches);
-criterion_main!(kv);
