@@ -910,7 +910,8 @@ pub mod interleave {
     /// What a benchmark run measures, from its command line (`cargo bench` passes
     /// `--bench`; the first other argument is the filter): the groups whose name contains
     /// the filter, or with `group/side`, only the sides of those groups whose name contains
-    /// `side` (to profile one side alone). No filter: everything.
+    /// `side` (to profile one side alone; `group/a,b` for the sides matching `a` or `b`). No
+    /// filter: everything.
     #[derive(Clone, Debug, Default)]
     pub struct Filter(Option<String>);
 
@@ -931,7 +932,7 @@ pub mod interleave {
         /// Whether side `side` of group `group` runs.
         pub fn side(&self, group: &str, side: &str) -> bool {
             match self.0.as_deref().map(|f| f.split_once('/')) {
-                Some(Some((_, s))) => self.group(group) && side.contains(s),
+                Some(Some((_, s))) => self.group(group) && s.split(',').any(|s| side.contains(s)),
                 _ => self.group(group),
             }
         }
@@ -1246,6 +1247,10 @@ pub mod interleave {
             assert!(side.side("bulk_insert", "traits_insert_sorted"));
             assert!(!side.side("bulk_insert", "raw_write_batch"));
             assert!(!side.side("point_get", "traits_insert_sorted"));
+            let two = Filter(Some("bulk_insert/traits_insert,raw".into()));
+            assert!(two.side("bulk_insert", "raw_write_batch"));
+            assert!(two.side("bulk_insert", "traits_insert_sorted"));
+            assert!(!two.side("bulk_insert", "traits_put"));
         }
 
         #[test]
