@@ -290,6 +290,16 @@ impl<B: Backend> FinalisedState<B> {
         Ok(())
     }
 
+    /// The verified row of `T` at `key` in the latest committed state, for a lookup that
+    /// reads nothing else (no snapshot is set up around it).
+    fn latest_row<T: Table>(&self, key: &T::Key) -> Result<Option<ValueOf<T>>> {
+        let key_bytes = key.encode_key();
+        self.store
+            .get_latest(T::NAME, &key_bytes)?
+            .map(|v| decode_row::<T>(&key_bytes, &v))
+            .transpose()
+    }
+
     /// The stored row of `T` at `key`, or `NotAvailable` naming what was missing.
     pub(crate) fn must_get<T: Table>(
         r: &impl KvRead,
@@ -370,7 +380,7 @@ impl<B: Backend> DbRead for FinalisedState<B> {
 
     fn get_block_height(&self, hash: &BlockHash) -> Result<Option<Height>> {
         self.require(Capability::READ_CORE)?;
-        self.store.begin_read()?.get_row::<Heights>(hash)
+        self.latest_row::<Heights>(hash)
     }
 
     fn get_block_hash(&self, height: Height) -> Result<Option<BlockHash>> {
@@ -463,7 +473,7 @@ impl<B: Backend> BlockCoreExt for FinalisedState<B> {
 
     fn get_tx_location(&self, txid: &TxId) -> Result<Option<TxLocation>> {
         self.require(Capability::BLOCK_CORE_EXT)?;
-        self.store.begin_read()?.get_row::<TxidLocation>(txid)
+        self.latest_row::<TxidLocation>(txid)
     }
 }
 
@@ -790,7 +800,7 @@ impl<B: Backend> TransparentHistExt for FinalisedState<B> {
 
     fn get_outpoint_spender(&self, outpoint: Outpoint) -> Result<Option<TxLocation>> {
         self.require(Capability::TRANSPARENT_HIST_EXT)?;
-        self.store.begin_read()?.get_row::<Spent>(&outpoint)
+        self.latest_row::<Spent>(&outpoint)
     }
 
     fn get_outpoint_spenders(&self, outpoints: &[Outpoint]) -> Result<Vec<Option<TxLocation>>> {

@@ -685,6 +685,88 @@ fn crash_child<S: KvStore>(dir: &Path, open: impl Opener<S>) {
     }
 }
 
+/// `get_latest` reads what a snapshot taken at the same moment reads: committed rows only
+/// (never an open write transaction's), a dup-sorted key's first value, nothing for an
+/// absent key, and an unknown table is an error.
+pub fn get_latest_reads_committed_state<S: KvStore>(open: impl Opener<S>) {
+    let (_dir, store) = fresh(&open);
+    assert_eq!(store.get_latest(T1, b"k").unwrap(), None);
+    put_commit(&store, T1, &[(b"k", b"v1")]);
+    put_commit(&store, DUP, &[(b"dup1", b"b"), (b"dup1", b"a")]);
+    let mut w = store.begin_write().unwrap();
+    w.put(T1, b"k", b"uncommitted").unwrap();
+    w.put(T1, b"new", b"uncommitted").unwrap();
+    assert_eq!(
+        store.get_latest(T1, b"k").unwrap().as_deref(),
+        Some(&b"v1"[..])
+    );
+    assert_eq!(store.get_latest(T1, b"new").unwrap(), None);
+    w.commit(Durability::Synced).unwrap();
+    for key in [&b"k"[..], b"new", b"absent"] {
+        assert_eq!(
+            store.get_latest(T1, key).unwrap(),
+            store.begin_read().unwrap().get(T1, key).unwrap()
+        );
+    }
+    assert_eq!(
+        store.get_latest(DUP, b"dup1").unwrap().as_deref(),
+        Some(&b"a"[..])
+    );
+    assert_eq!(store.get_latest(DUP, b"dup2").unwrap(), None);
+    assert!(matches!(
+        store.get_latest("no_such_table", b"k"),
+        Err(Error::UnknownTable { .. })
+    ));
+}
+
+/// Puts in ascending key order (which a backend may append without sorting) interleaved
+/// with overwrites, deletes and dup-sorted pairs: the transaction reads its own writes,
+/// newest first, in point reads and ranges, before and after the commit.
+pub fn ascending_puts_with_overwrites<S: KvStore>(open: impl Opener<S>) {
+    let (_dir, store) = fresh(&open);
+    put_commit(&store, T1, &[(&be(5), b"base"), (&be(51), b"base")]);
+    let mut w = store.begin_write().unwrap();
+    for n in 0..40u32 {
+        w.put(T1, &be(n * 2), &be(n)).unwrap();
+    }
+    w.put(T1, &be(4), b"again").unwrap();
+    w.delete(T1, &be(6)).unwrap();
+    w.delete(T1, &be(5)).unwrap();
+    w.put(T1, &be(100), b"last").unwrap();
+    for v in [b"a", b"c", b"e"] {
+        w.put(DUP, b"key1", v).unwrap();
+    }
+    w.put(DUP, b"key0", b"z").unwrap();
+    w.put(DUP, b"key2", b"a").unwrap();
+    w.delete_dup(DUP, b"key1", b"c").unwrap();
+    let expect_t1 = |r: &dyn KvRead| {
+        assert_eq!(r.get(T1, &be(4)).unwrap().as_deref(), Some(&b"again"[..]));
+        assert_eq!(r.get(T1, &be(6)).unwrap(), None);
+        assert_eq!(r.get(T1, &be(5)).unwrap(), None);
+        assert_eq!(r.get(T1, &be(8)).unwrap(), Some(be(4)));
+        assert_eq!(r.get(T1, &be(51)).unwrap().as_deref(), Some(&b"base"[..]));
+        assert_eq!(r.get(T1, &be(100)).unwrap().as_deref(), Some(&b"last"[..]));
+        let all = keys(r.range(T1, KeyRange::all(), Direction::Forward).unwrap());
+        let mut want: Vec<Vec<u8>> = (0..40u32)
+            .map(|n| be(n * 2))
+            .filter(|k| *k != be(6))
+            .collect();
+        want.push(be(51));
+        want.push(be(100));
+        want.sort();
+        assert_eq!(all, want);
+        assert_eq!(
+            r.get_dup(DUP, b"key1").unwrap(),
+            vec![b"a".to_vec(), b"e".to_vec()]
+        );
+        assert_eq!(r.get(DUP, b"key0").unwrap().as_deref(), Some(&b"z"[..]));
+        assert_eq!(r.len(DUP).unwrap(), 4);
+    };
+    expect_t1(&w);
+    w.commit(Durability::Synced).unwrap();
+    expect_t1(&store.begin_read().unwrap());
+}
+
 /// Expands to one `#[test]` per conformance check, each calling `$open`.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -693,7 +775,8 @@ macro_rules! conformance_tests {
             round_trip, big_endian_key_order, range_bounds_and_reverse, snapshot_isolation,
             dropped_write_leaves_nothing, idempotent_put, sorted_bulk_insert, large_values,
             many_tables, reopen_keeps_everything, dup_sort_semantics, clear_table,
-            single_writer, visit_range_matches_range);
+            single_writer, visit_range_matches_range, get_latest_reads_committed_state,
+            ascending_puts_with_overwrites);
     };
     (@each $open:path; $($check:ident),* $(,)?) => {
         $(

@@ -196,6 +196,14 @@ pub trait KvStore: Send + Sync {
     /// The write transaction. Waits while another one is open.
     fn begin_write(&self) -> Result<Self::Writer<'_>>;
 
+    /// The value under `key` (on a duplicate-sorted table, its first value) as a snapshot
+    /// taken now would read it: for a lone read that needs no snapshot around it, which a
+    /// backend may then skip setting up (RocksDB reads the latest committed state
+    /// atomically without one).
+    fn get_latest(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.begin_read()?.get(table, key)
+    }
+
     /// Makes every earlier commit durable, including [`Durability::Buffered`] ones.
     fn sync(&self) -> Result<()>;
 }

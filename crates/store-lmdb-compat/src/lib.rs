@@ -354,9 +354,15 @@ impl RocksStore {
     }
 
     pub(crate) fn resolve(&self, table: &str) -> Result<Resolved<'_>> {
-        let index = *self.index.get(table).ok_or_else(|| Error::UnknownTable {
-            table: table.to_owned(),
-        })?;
+        // Callers almost always pass the very `&'static str` the store was opened with
+        // (`T::NAME`, a `const`): find it by address first, a few pointer compares, and
+        // hash the name only when that misses.
+        let index = match self.tables.iter().position(|s| std::ptr::eq(s.name, table)) {
+            Some(i) => i,
+            None => *self.index.get(table).ok_or_else(|| Error::UnknownTable {
+                table: table.to_owned(),
+            })?,
+        };
         let spec = self.tables[index];
         let cf = self.db.cf_handle(spec.name).ok_or_else(|| {
             Error::backend(
@@ -417,6 +423,21 @@ impl KvStore for RocksStore {
 
     fn begin_read(&self) -> Result<RocksSnapshot<'_>> {
         Ok(RocksSnapshot::new(self))
+    }
+
+    /// A plain table's value read straight from the database, without taking and releasing
+    /// a snapshot (two trips through RocksDB's database mutex): a single `Get` reads one
+    /// consistent state on its own.
+    fn get_latest(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let t = self.resolve(table)?;
+        match t.spec.kind {
+            TableKind::Plain => self
+                .db
+                .get_pinned_cf(t.cf, key)
+                .map(|v| v.map(|v| v.to_vec()))
+                .map_err(|e| rocks_error("get", Some(t.spec.name), e)),
+            TableKind::DupSort { .. } => self.begin_read()?.get(table, key),
+        }
     }
 
     fn begin_write(&self) -> Result<RocksWriteTxn<'_>> {

@@ -226,6 +226,32 @@ impl KvStore for RedbStore {
         RedbWriter::new(self)
     }
 
+    /// One read transaction and one table handle, without the snapshot's lazily filled
+    /// handle cache (allocated and dropped per snapshot).
+    #[inline]
+    fn get_latest(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        use redb::ReadableDatabase;
+        let spec = &self.specs[self.table_index(table)?];
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| backend_err("begin_read", None, e))?;
+        match spec.kind {
+            TableKind::Plain => {
+                let t = txn
+                    .open_table(plain_def(spec.name))
+                    .map_err(|e| backend_err("open_table", Some(spec.name), e))?;
+                crate::read::plain_get(&t, spec.name, key)
+            }
+            TableKind::DupSort { .. } => {
+                let t = txn
+                    .open_multimap_table(dup_def(spec.name))
+                    .map_err(|e| backend_err("open_table", Some(spec.name), e))?;
+                crate::read::dup_first(&t, spec.name, key)
+            }
+        }
+    }
+
     fn sync(&self) -> Result<()> {
         let started = Instant::now();
         // An immediate commit persists the whole current state, every earlier non-durable
