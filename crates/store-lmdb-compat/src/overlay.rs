@@ -5,18 +5,21 @@
 //! Three layers, newest-wins in this order when a key is looked up:
 //!
 //! 1. `points`: point puts and deletes (`None` is a delete), in a `BTreeMap`.
-//! 2. `run`: rows appended by `insert_sorted` in strictly ascending order, kept as the puts
-//!    of a `WriteBatch` (no allocation per row, and the commit writes that batch as it is). A row only joins the run when its key is greater
-//!    than every key of `points` and of the run, so nothing in `points` is older than a run
-//!    row it could shadow; a later point write to the same key lands in `points` and wins.
+//! 2. `run`: rows appended in strictly ascending order (by `insert_sorted`, and by any put
+//!    whose key is past everything the table holds), kept as puts of a `WriteBatch` that
+//!    every table's run shares (no allocation per row, and the commit writes that batch as
+//!    it is). A row only joins the run when its key is greater than every key of `points`
+//!    and of the run, so nothing in `points` is older than a run row it could shadow; a
+//!    later point write to the same key lands in `points` and wins.
 //! 3. `deleted`: ranges deleted from the base (`clear`, and `delete` on a duplicate-sorted
 //!    table). They hide base rows only: a range delete removes the overlay's own rows in the
 //!    range at the time it happens, and rows written afterwards are visible.
 //!
-//! At commit the overlay becomes one `WriteBatch`: range deletes first, then the run, then
-//! the point writes, so later writes override earlier ones exactly as above. When one table
-//! has a run and no range deletes (a bulk load), the run's own batch is that batch, with
-//! the rest appended to it.
+//! At commit the overlays become one `WriteBatch`: per table, range deletes first, then the
+//! run, then the point writes, so later writes override earlier ones exactly as above. When
+//! the shared run batch holds exactly the run rows and no table with a run has range
+//! deletes (a bulk load), that batch is the commit's batch, with the rest appended to it:
+//! tables are column families, so only the order within a table matters.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -122,30 +125,19 @@ fn varint_len(mut n: usize) -> usize {
     len
 }
 
-/// Rows in strictly ascending key order, stored as the puts of a `WriteBatch` that the
-/// commit writes as it is: one copy of each row (into the batch), not two (into an arena,
-/// then into the batch at commit), which on a bulk load was a fifth of the time over raw
-/// RocksDB. The rows are read back in place from the batch's bytes: RocksDB encodes a put
-/// as `[tag][cf id varint][key len varint][key][value len varint][value]`, so after each
-/// put the value ends the batch and the key ends just before the value's length. That
-/// layout is checked on every run's first row and pinned by a unit test.
-#[derive(Default)]
+/// Rows of one table in strictly ascending key order, appended as puts to the transaction's
+/// shared run batch ([`Overlays::runs`]): every table's appends go into that one
+/// `WriteBatch`, which the commit writes as it is. Each row is copied once (into the batch),
+/// not three times (into the overlay, into a batch at commit, into the memtable beside both):
+/// on a bulk load the copies were a fifth of the time over raw RocksDB, and the commit's
+/// second copy was memory the batch budget did not see. The rows are read back in place from
+/// the batch's bytes: RocksDB encodes a put as `[tag][cf id varint][key len varint][key]
+/// [value len varint][value]`, so after each put the value ends the batch and the key ends
+/// just before the value's length. That layout is checked on every run's first row and
+/// pinned by a unit test.
+#[derive(Default, Debug)]
 pub(crate) struct SortedRun {
-    batch: WriteBatch,
     rows: Vec<RunRow>,
-    /// Some rows were removed from `rows` while their puts stay in `batch`: the batch can
-    /// no longer be written as it is.
-    removed: bool,
-}
-
-impl std::fmt::Debug for SortedRun {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SortedRun")
-            .field("rows", &self.rows.len())
-            .field("batch_bytes", &self.batch.size_in_bytes())
-            .field("removed", &self.removed)
-            .finish()
-    }
 }
 
 impl SortedRun {
@@ -157,31 +149,37 @@ impl SortedRun {
         self.rows.len()
     }
 
-    /// The key and value of row `i`.
-    pub fn row(&self, i: usize) -> (&[u8], &[u8]) {
+    /// The key and value of row `i`, from the run batch's bytes `data`.
+    pub fn row<'d>(&self, data: &'d [u8], i: usize) -> (&'d [u8], &'d [u8]) {
         let r = self.rows[i];
-        let data = self.batch.data();
         (
             &data[r.key_start..r.key_start + r.key_len],
             &data[r.value_start..r.value_start + r.value_len],
         )
     }
 
-    pub fn key(&self, i: usize) -> &[u8] {
+    pub fn key<'d>(&self, data: &'d [u8], i: usize) -> &'d [u8] {
         let r = self.rows[i];
-        &self.batch.data()[r.key_start..r.key_start + r.key_len]
+        &data[r.key_start..r.key_start + r.key_len]
     }
 
-    pub fn last_key(&self) -> Option<&[u8]> {
-        self.rows.len().checked_sub(1).map(|i| self.key(i))
+    pub fn last_key<'d>(&self, data: &'d [u8]) -> Option<&'d [u8]> {
+        self.rows.len().checked_sub(1).map(|i| self.key(data, i))
     }
 
-    /// Appends a row, a put into `cf`; the caller guarantees `key > self.last_key()`.
-    /// Fails (writing nothing the commit would use) if RocksDB laid the put out otherwise
-    /// than this type reads it back.
-    pub fn push(&mut self, cf: &ColumnFamily, key: &[u8], value: &[u8]) -> Result<(), String> {
-        self.batch.put_cf(cf, key, value);
-        let end = self.batch.size_in_bytes();
+    /// Appends a row as a put into `cf` at the end of `batch`; the caller guarantees
+    /// `key > self.last_key()`. Fails (leaving a put in `batch` that no run owns, which the
+    /// caller must account for) if RocksDB laid the put out otherwise than this type reads it
+    /// back.
+    fn push(
+        &mut self,
+        batch: &mut WriteBatch,
+        cf: &ColumnFamily,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), String> {
+        batch.put_cf(cf, key, value);
+        let end = batch.size_in_bytes();
         let value_start = end - value.len();
         let key_start = value_start - varint_len(value.len()) - key.len();
         let row = RunRow {
@@ -191,9 +189,8 @@ impl SortedRun {
             value_len: value.len(),
         };
         self.rows.push(row);
-        if self.rows.len() == 1 && self.row(0) != (key, value) {
+        if self.rows.len() == 1 && self.row(batch.data(), 0) != (key, value) {
             self.rows.clear();
-            self.batch.clear();
             return Err(format!(
                 "RocksDB's WriteBatch does not encode a put as expected ({} bytes)",
                 end
@@ -202,19 +199,8 @@ impl SortedRun {
         Ok(())
     }
 
-    /// The batch to write at commit, when it holds exactly the run's rows.
-    pub fn into_batch(self) -> Option<WriteBatch> {
-        (!self.removed).then_some(self.batch)
-    }
-
-    /// Whether the batch holds exactly the run's rows (see [`SortedRun::into_batch`]).
-    pub fn batch_is_exact(&self) -> bool {
-        !self.removed
-    }
-
     /// The index range of the rows inside `span`.
-    pub fn index_range(&self, span: &Span) -> std::ops::Range<usize> {
-        let data = self.batch.data();
+    pub fn index_range(&self, data: &[u8], span: &Span) -> std::ops::Range<usize> {
         let key = |r: &RunRow| &data[r.key_start..r.key_start + r.key_len];
         let lo = self
             .rows
@@ -227,26 +213,21 @@ impl SortedRun {
     }
 
     /// The value stored under `key`, if the run holds it.
-    pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        let data = self.batch.data();
+    pub fn get<'d>(&self, data: &'d [u8], key: &[u8]) -> Option<&'d [u8]> {
         let i = self
             .rows
             .partition_point(|r| &data[r.key_start..r.key_start + r.key_len] < key);
-        (i < self.rows.len() && self.key(i) == key).then(|| self.row(i).1)
+        (i < self.rows.len() && self.key(data, i) == key).then(|| self.row(data, i).1)
     }
 
-    /// Forgets the rows inside `span` (their puts stay in the batch, which the commit then
-    /// no longer writes as it is).
-    pub fn remove_span(&mut self, span: &Span) {
-        let r = self.index_range(span);
-        if !r.is_empty() {
-            self.rows.drain(r);
-            self.removed = true;
+    /// Forgets the rows inside `span` (their puts stay in the batch). Whether any were.
+    fn remove_span(&mut self, data: &[u8], span: &Span) -> bool {
+        let r = self.index_range(data, span);
+        if r.is_empty() {
+            return false;
         }
-        if self.rows.is_empty() {
-            self.batch.clear();
-            self.removed = false;
-        }
+        self.rows.drain(r);
+        true
     }
 }
 
@@ -255,7 +236,7 @@ impl SortedRun {
 pub(crate) struct Overlay {
     /// Point writes; `None` deletes the key. Newest layer.
     pub points: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Sorted appends, shadowed by `points`.
+    /// Sorted appends (in the shared run batch), shadowed by `points`.
     pub run: SortedRun,
     /// Ranges deleted from the base.
     pub deleted: RangeSet,
@@ -277,27 +258,27 @@ impl Overlay {
     }
 
     /// The greatest key the overlay holds (points or run).
-    fn last_key(&self) -> Option<&[u8]> {
+    fn last_key<'a>(&'a self, data: &'a [u8]) -> Option<&'a [u8]> {
         let p = self.points.last_key_value().map(|(k, _)| k.as_slice());
-        match (p, self.run.last_key()) {
+        match (p, self.run.last_key(data)) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         }
     }
 
     /// Whether a row with `key` may join the run.
-    pub fn can_append(&self, key: &[u8]) -> bool {
-        self.last_key().is_none_or(|last| key > last)
+    fn can_append(&self, data: &[u8], key: &[u8]) -> bool {
+        self.last_key(data).is_none_or(|last| key > last)
     }
 
-    pub fn lookup(&self, key: &[u8]) -> Lookup<'_> {
+    pub fn lookup<'a>(&'a self, data: &'a [u8], key: &[u8]) -> Lookup<'a> {
         if let Some(slot) = self.points.get(key) {
             return match slot {
                 Some(v) => Lookup::Value(v),
                 None => Lookup::Deleted,
             };
         }
-        if let Some(v) = self.run.get(key) {
+        if let Some(v) = self.run.get(data, key) {
             return Lookup::Value(v);
         }
         if self.deleted.contains(key) {
@@ -306,7 +287,7 @@ impl Overlay {
         Lookup::Base
     }
 
-    pub fn put(&mut self, key: &[u8], value: &[u8]) {
+    fn put(&mut self, key: &[u8], value: &[u8]) {
         match self.points.get_mut(key) {
             Some(slot) => *slot = Some(value.to_vec()),
             None => {
@@ -314,18 +295,108 @@ impl Overlay {
             }
         }
     }
+}
 
-    pub fn put_owned(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.points.insert(key, Some(value));
+/// A write transaction's overlays: one per table, and the run batch their sorted appends
+/// share.
+pub(crate) struct Overlays {
+    tables: Vec<Overlay>,
+    /// The puts of every table's run, in the order they were appended.
+    runs: WriteBatch,
+    /// Every put in `runs` belongs to a run row (none was forgotten since), so the batch may
+    /// be written as it is.
+    runs_exact: bool,
+}
+
+impl std::fmt::Debug for Overlays {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overlays")
+            .field("tables", &self.tables)
+            .field("run_batch_bytes", &self.runs.size_in_bytes())
+            .field("runs_exact", &self.runs_exact)
+            .finish()
+    }
+}
+
+impl Overlays {
+    /// Empty overlays for `tables` tables.
+    pub fn new(tables: usize) -> Self {
+        Overlays {
+            tables: (0..tables).map(|_| Overlay::default()).collect(),
+            runs: WriteBatch::default(),
+            runs_exact: true,
+        }
     }
 
-    pub fn delete(&mut self, key: Vec<u8>) {
-        self.points.insert(key, None);
+    /// The overlay of table `i`.
+    pub fn table(&self, i: usize) -> Option<&Overlay> {
+        self.tables.get(i)
     }
 
-    /// Deletes every key in `span`: the overlay's own rows now, the base's at commit.
-    pub fn delete_span(&mut self, span: Span) {
-        let doomed: Vec<Vec<u8>> = self
+    /// Every table's overlay, by table index.
+    pub fn tables(&self) -> &[Overlay] {
+        &self.tables
+    }
+
+    /// The bytes of the run batch, where run rows are read from.
+    pub fn run_data(&self) -> &[u8] {
+        self.runs.data()
+    }
+
+    /// Table `i`'s value at `key`, as far as the overlay knows.
+    #[cfg(test)]
+    pub fn lookup(&self, i: usize, key: &[u8]) -> Lookup<'_> {
+        self.tables[i].lookup(self.runs.data(), key)
+    }
+
+    /// Whether a row with `key` would join table `i`'s run.
+    pub fn can_append(&self, i: usize, key: &[u8]) -> bool {
+        self.tables[i].can_append(self.runs.data(), key)
+    }
+
+    /// Appends a row to table `i`'s run; the caller checked [`Overlays::can_append`].
+    pub fn append(
+        &mut self,
+        i: usize,
+        cf: &ColumnFamily,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), String> {
+        let pushed = self.tables[i].run.push(&mut self.runs, cf, key, value);
+        if pushed.is_err() {
+            // The put is in the batch but no run owns it: the batch must not be written.
+            self.runs_exact = false;
+        }
+        pushed
+    }
+
+    /// Stores `value` under `key` in table `i`: appended to its run when the key is past
+    /// everything the table holds (bulk loads and ascending writes), a point write otherwise.
+    pub fn put(
+        &mut self,
+        i: usize,
+        cf: &ColumnFamily,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), String> {
+        if self.can_append(i, key) {
+            self.append(i, cf, key, value)
+        } else {
+            self.tables[i].put(key, value);
+            Ok(())
+        }
+    }
+
+    /// Deletes `key` of table `i`.
+    pub fn delete(&mut self, i: usize, key: Vec<u8>) {
+        self.tables[i].points.insert(key, None);
+    }
+
+    /// Deletes every key of table `i` in `span`: the overlay's own rows now, the base's at
+    /// commit.
+    pub fn delete_span(&mut self, i: usize, span: Span) {
+        let overlay = &mut self.tables[i];
+        let doomed: Vec<Vec<u8>> = overlay
             .points
             .range::<[u8], _>((
                 Bound::Included(span.lower.as_slice()),
@@ -337,18 +408,36 @@ impl Overlay {
             .map(|(k, _)| k.clone())
             .collect();
         for k in doomed {
-            self.points.remove(&k);
+            overlay.points.remove(&k);
         }
-        self.run.remove_span(&span);
-        self.deleted.insert(span);
+        if overlay.run.remove_span(self.runs.data(), &span) {
+            self.runs_exact = false;
+        }
+        overlay.deleted.insert(span);
     }
 
-    /// Empties the table.
-    pub fn clear(&mut self) {
-        self.points.clear();
-        self.run = SortedRun::default();
-        self.deleted = RangeSet::default();
-        self.deleted.insert(Span::all());
+    /// Empties table `i`.
+    pub fn clear(&mut self, i: usize) {
+        let overlay = &mut self.tables[i];
+        overlay.points.clear();
+        if !overlay.run.is_empty() {
+            self.runs_exact = false;
+        }
+        overlay.run = SortedRun::default();
+        overlay.deleted = RangeSet::default();
+        overlay.deleted.insert(Span::all());
+    }
+
+    /// The run batch, to be written as it is with every other write appended after it, when
+    /// that is sound: it holds exactly the run rows, and no table with run rows has range
+    /// deletes (those must precede the table's run). `None` otherwise, leaving the batch.
+    pub fn take_exact_runs(&mut self) -> Option<WriteBatch> {
+        let sound = self.runs_exact
+            && self
+                .tables
+                .iter()
+                .all(|o| o.run.is_empty() || o.deleted.is_empty());
+        sound.then(|| std::mem::take(&mut self.runs))
     }
 }
 
@@ -404,38 +493,71 @@ mod tests {
     fn run_rows_read_back_from_the_batch() {
         with_cf(|cf| {
             let lens = [0usize, 1, 127, 128, 129, 16_383, 16_384, 16_385, 2_097_152];
-            let mut run = SortedRun::default();
+            let mut o = Overlays::new(1);
             let mut expect = Vec::new();
             for (i, &len) in lens.iter().enumerate() {
                 let key = [vec![i as u8], vec![0xAB; lens[lens.len() - 1 - i] % 300]].concat();
                 let value = vec![i as u8 ^ 0x5A; len];
-                run.push(cf, &key, &value).unwrap();
+                assert!(o.can_append(0, &key));
+                o.put(0, cf, &key, &value).unwrap();
                 expect.push((key, value));
             }
+            let run = &o.tables()[0].run;
             assert_eq!(run.len(), lens.len());
+            assert!(o.tables()[0].points.is_empty());
             for (i, (k, v)) in expect.iter().enumerate() {
-                assert_eq!(run.row(i), (k.as_slice(), v.as_slice()), "row {i}");
-                assert_eq!(run.get(k), Some(v.as_slice()));
+                assert_eq!(
+                    run.row(o.run_data(), i),
+                    (k.as_slice(), v.as_slice()),
+                    "row {i}"
+                );
+                assert_eq!(run.get(o.run_data(), k), Some(v.as_slice()));
             }
-            assert!(run.batch_is_exact());
-            let batch = run.into_batch().unwrap();
+            let batch = o.take_exact_runs().unwrap();
             assert_eq!(batch.len(), lens.len());
+        });
+    }
+
+    /// Two tables' runs share one batch, each reading back its own rows.
+    #[test]
+    fn runs_of_two_tables_share_the_batch() {
+        with_cf(|cf| {
+            let mut o = Overlays::new(2);
+            for k in [b"a", b"b", b"c"] {
+                o.put(0, cf, k, b"zero").unwrap();
+                o.put(1, cf, k, b"one").unwrap();
+            }
+            for (i, v) in [(0, &b"zero"[..]), (1, &b"one"[..])] {
+                assert_eq!(o.tables()[i].run.len(), 3);
+                assert!(matches!(o.lookup(i, b"b"), Lookup::Value(x) if x == v));
+            }
+            assert_eq!(o.take_exact_runs().unwrap().len(), 6);
         });
     }
 
     #[test]
     fn removing_rows_stops_the_batch_from_being_written_as_is() {
         with_cf(|cf| {
-            let mut run = SortedRun::default();
+            let mut o = Overlays::new(1);
             for k in [b"a", b"b", b"c"] {
-                run.push(cf, k, b"v").unwrap();
+                o.put(0, cf, k, b"v").unwrap();
             }
-            run.remove_span(&span(b"b", Some(b"c")));
+            o.delete_span(0, span(b"b", Some(b"c")));
+            let run = &o.tables()[0].run;
             assert_eq!(run.len(), 2);
-            assert!(!run.batch_is_exact());
-            assert_eq!(run.row(1), (&b"c"[..], &b"v"[..]));
-            run.remove_span(&span(b"a", None));
-            assert!(run.is_empty() && run.batch_is_exact());
+            assert_eq!(run.row(o.run_data(), 1), (&b"c"[..], &b"v"[..]));
+            assert!(o.take_exact_runs().is_none());
+        });
+    }
+
+    /// A table with a run and a range delete cannot have its run written first.
+    #[test]
+    fn a_range_delete_beside_a_run_stops_the_batch_from_being_written_as_is() {
+        with_cf(|cf| {
+            let mut o = Overlays::new(1);
+            o.delete_span(0, span(b"x", None));
+            o.put(0, cf, b"a", b"v").unwrap();
+            assert!(o.take_exact_runs().is_none());
         });
     }
 
@@ -445,26 +567,26 @@ mod tests {
     }
 
     fn points_shadow_the_run(cf: &ColumnFamily) {
-        let mut o = Overlay::default();
+        let mut o = Overlays::new(1);
         for k in [b"a", b"b", b"c", b"d"] {
-            assert!(o.can_append(k));
-            o.run.push(cf, k, b"run").unwrap();
+            assert!(o.can_append(0, k));
+            o.put(0, cf, k, b"run").unwrap();
         }
-        assert!(!o.can_append(b"c"));
-        o.put(b"b", b"point");
-        o.delete(b"c".to_vec());
-        assert!(matches!(o.lookup(b"a"), Lookup::Value(b"run")));
-        assert!(matches!(o.lookup(b"b"), Lookup::Value(b"point")));
-        assert!(matches!(o.lookup(b"c"), Lookup::Deleted));
-        assert!(matches!(o.lookup(b"e"), Lookup::Base));
-        o.delete_span(span(b"b", Some(b"d")));
-        assert!(matches!(o.lookup(b"b"), Lookup::Deleted));
-        assert!(matches!(o.lookup(b"d"), Lookup::Value(b"run")));
-        assert_eq!(o.run.len(), 2);
-        o.put(b"bb", b"after");
-        assert!(matches!(o.lookup(b"bb"), Lookup::Value(b"after")));
-        o.clear();
-        assert!(matches!(o.lookup(b"a"), Lookup::Deleted));
-        assert!(o.run.is_empty() && o.points.is_empty());
+        assert!(!o.can_append(0, b"c"));
+        o.put(0, cf, b"b", b"point").unwrap();
+        o.delete(0, b"c".to_vec());
+        assert!(matches!(o.lookup(0, b"a"), Lookup::Value(b"run")));
+        assert!(matches!(o.lookup(0, b"b"), Lookup::Value(b"point")));
+        assert!(matches!(o.lookup(0, b"c"), Lookup::Deleted));
+        assert!(matches!(o.lookup(0, b"e"), Lookup::Base));
+        o.delete_span(0, span(b"b", Some(b"d")));
+        assert!(matches!(o.lookup(0, b"b"), Lookup::Deleted));
+        assert!(matches!(o.lookup(0, b"d"), Lookup::Value(b"run")));
+        assert_eq!(o.tables()[0].run.len(), 2);
+        o.put(0, cf, b"bb", b"after").unwrap();
+        assert!(matches!(o.lookup(0, b"bb"), Lookup::Value(b"after")));
+        o.clear(0);
+        assert!(matches!(o.lookup(0, b"a"), Lookup::Deleted));
+        assert!(o.tables()[0].run.is_empty() && o.tables()[0].points.is_empty());
     }
 }

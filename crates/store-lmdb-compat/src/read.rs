@@ -9,7 +9,7 @@ use storage_traits::kv::{Direction, KeyRange, KvIter, KvPair, KvRead, RowVisitor
 use storage_traits::{Error, Result};
 
 use crate::bounds::{Span, physical_bounds};
-use crate::overlay::{Lookup, Overlay, RangeSet, SortedRun};
+use crate::overlay::{Lookup, Overlay, Overlays, RangeSet, SortedRun};
 use crate::{Resolved, RocksStore, rocks_error};
 
 pub(crate) type Snap<'a> = SnapshotWithThreadMode<'a, DB>;
@@ -71,11 +71,11 @@ impl KvRead for RocksSnapshot<'_> {
 pub(crate) struct View<'v> {
     store: &'v RocksStore,
     snap: &'v Snap<'v>,
-    overlays: Option<&'v [Overlay]>,
+    overlays: Option<&'v Overlays>,
 }
 
 impl<'v> View<'v> {
-    pub fn new(store: &'v RocksStore, snap: &'v Snap<'v>, overlays: Option<&'v [Overlay]>) -> Self {
+    pub fn new(store: &'v RocksStore, snap: &'v Snap<'v>, overlays: Option<&'v Overlays>) -> Self {
         View {
             store,
             snap,
@@ -83,10 +83,13 @@ impl<'v> View<'v> {
         }
     }
 
-    fn overlay(&self, t: &Resolved<'_>) -> Option<&'v Overlay> {
-        self.overlays
-            .and_then(|o| o.get(t.index))
+    /// The table's overlay when it holds anything, with the bytes its run rows live in.
+    fn overlay(&self, t: &Resolved<'_>) -> Option<(&'v Overlay, &'v [u8])> {
+        let overlays = self.overlays?;
+        overlays
+            .table(t.index)
             .filter(|o| !o.is_empty())
+            .map(|o| (o, overlays.run_data()))
     }
 
     fn read_options(&self, span: Option<&Span>) -> ReadOptions {
@@ -133,14 +136,14 @@ impl<'v> View<'v> {
         let base = self.base_cursor(t, span, forward);
         match self.overlay(t) {
             None => Rows::Base(base),
-            Some(o) => Rows::Merged(Box::new(Merged::new(base, o, span, forward))),
+            Some((o, data)) => Rows::Merged(Box::new(Merged::new(base, o, data, span, forward))),
         }
     }
 
     pub fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let t = self.store.resolve(table)?;
         match t.spec.kind {
-            TableKind::Plain => match self.overlay(&t).map(|o| o.lookup(key)) {
+            TableKind::Plain => match self.overlay(&t).map(|(o, data)| o.lookup(data, key)) {
                 Some(Lookup::Value(v)) => Ok(Some(v.to_vec())),
                 Some(Lookup::Deleted) => Ok(None),
                 Some(Lookup::Base) | None => self.base_get(&t, key),
@@ -338,6 +341,8 @@ struct Merged<'a> {
     points: btree_map::Range<'a, Vec<u8>, Option<Vec<u8>>>,
     points_head: Option<(&'a Vec<u8>, &'a Option<Vec<u8>>)>,
     run: &'a SortedRun,
+    /// The bytes the run's rows live in.
+    run_data: &'a [u8],
     run_lo: usize,
     run_hi: usize,
     deleted: &'a RangeSet,
@@ -346,7 +351,13 @@ struct Merged<'a> {
 }
 
 impl<'a> Merged<'a> {
-    fn new(base: BaseCursor<'a>, overlay: &'a Overlay, span: &Span, forward: bool) -> Self {
+    fn new(
+        base: BaseCursor<'a>,
+        overlay: &'a Overlay,
+        run_data: &'a [u8],
+        span: &Span,
+        forward: bool,
+    ) -> Self {
         use std::ops::Bound;
         let points = overlay.points.range::<[u8], _>((
             Bound::Included(span.lower.as_slice()),
@@ -355,12 +366,13 @@ impl<'a> Merged<'a> {
                 None => Bound::Unbounded,
             },
         ));
-        let run = overlay.run.index_range(span);
+        let run = overlay.run.index_range(run_data, span);
         let mut m = Merged {
             base,
             points,
             points_head: None,
             run: &overlay.run,
+            run_data,
             run_lo: run.start,
             run_hi: run.end,
             deleted: &overlay.deleted,
@@ -421,7 +433,8 @@ impl<'a> Merged<'a> {
             self.skip_deleted_base();
             let run: &'a SortedRun = self.run;
             let p = self.points_head.map(|(k, _)| k.as_slice());
-            let r = self.run_head().map(|i| run.key(i));
+            let data: &'a [u8] = self.run_data;
+            let r = self.run_head().map(|i| run.key(data, i));
             let b = self.base.key();
             let mut best: Option<(Layer, &[u8])> = None;
             // Newest layer first, so an equal key keeps the newer layer.
@@ -468,7 +481,7 @@ impl<'a> Merged<'a> {
                 }
                 Layer::Run => {
                     let i = self.run_head()?;
-                    let (k, v) = run.row(i);
+                    let (k, v) = run.row(data, i);
                     self.pop_run();
                     if base_eq {
                         self.base.advance();

@@ -8,7 +8,7 @@ use storage_traits::kv::{
 use storage_traits::{Error, Result};
 
 use crate::bounds::{Span, immediate_successor};
-use crate::overlay::Overlay;
+use crate::overlay::Overlays;
 use crate::read::{Snap, View};
 use crate::{BACKEND, Resolved, RocksStore, StoreError, rocks_error};
 
@@ -22,13 +22,15 @@ const POINT_DELETE_LIMIT: usize = 64;
 /// everything. Only one exists at a time: [`storage_traits::KvStore::begin_write`] waits
 /// for the previous one to commit or drop.
 ///
-/// Writes are buffered in memory until commit (roughly twice their size at the moment of
-/// commit, while the batch is built), so bulk loads should commit in chunks.
+/// Writes are buffered in memory until commit, so bulk loads should commit in chunks. Rows
+/// written in ascending key order per table (bulk loads) are buffered once, as the puts of
+/// the batch the commit writes; other writes are buffered in ordered maps and copied into
+/// the batch at commit.
 pub struct RocksWriteTxn<'a> {
     store: &'a RocksStore,
     base: Snap<'a>,
-    overlays: Vec<Overlay>,
-    /// Reused for composite keys and the previous key of `insert_sorted`.
+    overlays: Overlays,
+    /// Reused for composite keys.
     scratch: Vec<u8>,
 }
 
@@ -38,7 +40,7 @@ impl<'a> RocksWriteTxn<'a> {
         RocksWriteTxn {
             store,
             base: store.db().snapshot(),
-            overlays: store.tables.iter().map(|_| Overlay::default()).collect(),
+            overlays: Overlays::new(store.tables.len()),
             scratch: Vec::new(),
         }
     }
@@ -109,10 +111,10 @@ impl<'a> RocksWriteTxn<'a> {
     }
 }
 
-fn batch_layout_error(table: &str, reason: String) -> Error {
+fn batch_layout_error(table: &str, operation: &'static str, reason: String) -> Error {
     Error::backend(
         BACKEND,
-        "insert_sorted",
+        operation,
         Some(table),
         StoreError::RocksDb { message: reason },
     )
@@ -163,27 +165,29 @@ impl KvRead for RocksWriteTxn<'_> {
 impl KvWrite for RocksWriteTxn<'_> {
     fn put(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<()> {
         let t = self.store.resolve(table)?;
-        let overlay = &mut self.overlays[t.index];
-        match t.spec.kind {
-            TableKind::Plain => overlay.put(key, value),
+        let put = match t.spec.kind {
+            TableKind::Plain => self.overlays.put(t.index, t.cf, key, value),
             TableKind::DupSort { key_len } => {
                 if key.len() != key_len {
                     return Err(Self::dup_key_error("put", &t, key, key_len));
                 }
-                overlay.put_owned([key, value].concat(), Vec::new());
+                let composite = &mut self.scratch;
+                composite.clear();
+                composite.extend_from_slice(key);
+                composite.extend_from_slice(value);
+                self.overlays.put(t.index, t.cf, composite, &[])
             }
-        }
-        Ok(())
+        };
+        put.map_err(|e| batch_layout_error(table, "put", e))
     }
 
     fn delete(&mut self, table: &str, key: &[u8]) -> Result<()> {
         let t = self.store.resolve(table)?;
-        let overlay = &mut self.overlays[t.index];
         match t.spec.kind {
-            TableKind::Plain => overlay.delete(key.to_vec()),
+            TableKind::Plain => self.overlays.delete(t.index, key.to_vec()),
             // A key of another length has no rows.
             TableKind::DupSort { key_len } if key.len() != key_len => {}
-            TableKind::DupSort { .. } => overlay.delete_span(Span::prefix(key)),
+            TableKind::DupSort { .. } => self.overlays.delete_span(t.index, Span::prefix(key)),
         }
         Ok(())
     }
@@ -194,28 +198,25 @@ impl KvWrite for RocksWriteTxn<'_> {
             // The pair is present only when the key holds exactly this value.
             TableKind::Plain => {
                 if self.view().get(table, key)?.as_deref() == Some(value) {
-                    self.overlays[t.index].delete(key.to_vec());
+                    self.overlays.delete(t.index, key.to_vec());
                 }
             }
             TableKind::DupSort { key_len } if key.len() != key_len => {}
-            TableKind::DupSort { .. } => self.overlays[t.index].delete([key, value].concat()),
+            TableKind::DupSort { .. } => self.overlays.delete(t.index, [key, value].concat()),
         }
         Ok(())
     }
 
     /// Rows in ascending order past everything the transaction already wrote to the table
-    /// are packed into one arena (no allocation per row) and become the batch's puts
-    /// as they are; the rest are ordinary puts.
+    /// join its run (no allocation per row: they become the batch's puts as they are); the
+    /// rest are ordinary puts.
     fn insert_sorted(
         &mut self,
         table: &str,
         rows: &mut dyn Iterator<Item = (&[u8], &[u8])>,
     ) -> Result<u64> {
         let t = self.store.resolve(table)?;
-        let overlay = &mut self.overlays[t.index];
-        let previous = &mut self.scratch;
-        previous.clear();
-        let mut composite = Vec::new();
+        let mut previous: Vec<u8> = Vec::new();
         let mut first = true;
         let mut n = 0u64;
         for (key, value) in rows {
@@ -226,34 +227,20 @@ impl KvWrite for RocksWriteTxn<'_> {
                     previous: hex::encode(&previous),
                 });
             }
-            match t.spec.kind {
-                TableKind::Plain => {
-                    if overlay.can_append(key) {
-                        overlay
-                            .run
-                            .push(t.cf, key, value)
-                            .map_err(|e| batch_layout_error(table, e))?;
-                    } else {
-                        overlay.put(key, value);
-                    }
-                }
+            let put = match t.spec.kind {
+                TableKind::Plain => self.overlays.put(t.index, t.cf, key, value),
                 TableKind::DupSort { key_len } => {
                     if key.len() != key_len {
                         return Err(Self::dup_key_error("insert_sorted", &t, key, key_len));
                     }
+                    let composite = &mut self.scratch;
                     composite.clear();
                     composite.extend_from_slice(key);
                     composite.extend_from_slice(value);
-                    if overlay.can_append(&composite) {
-                        overlay
-                            .run
-                            .push(t.cf, &composite, &[])
-                            .map_err(|e| batch_layout_error(table, e))?;
-                    } else {
-                        overlay.put_owned(composite.clone(), Vec::new());
-                    }
+                    self.overlays.put(t.index, t.cf, composite, &[])
                 }
-            }
+            };
+            put.map_err(|e| batch_layout_error(table, "insert_sorted", e))?;
             previous.clear();
             previous.extend_from_slice(key);
             first = false;
@@ -264,32 +251,20 @@ impl KvWrite for RocksWriteTxn<'_> {
 
     fn clear(&mut self, table: &str) -> Result<()> {
         let t = self.store.resolve(table)?;
-        self.overlays[t.index].clear();
+        self.overlays.clear(t.index);
         Ok(())
     }
 
     fn commit(mut self, durability: Durability) -> Result<()> {
-        // A bulk load (one table with a sorted run and no range deletes) writes the run's
-        // own batch, with the other writes appended: its rows are copied once, not twice.
-        // Appending is sound: the other tables are other column families, and the run
-        // table's point writes belong after its run anyway.
-        let mut with_run = self
-            .overlays
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| !o.run.is_empty());
-        let reuse = match (with_run.next(), with_run.next()) {
-            (Some((i, o)), None) if o.deleted.is_empty() && o.run.batch_is_exact() => Some(i),
-            _ => None,
-        };
-        let mut batch = match reuse {
-            Some(i) => std::mem::take(&mut self.overlays[i].run)
-                .into_batch()
-                .unwrap_or_default(),
-            None => WriteBatch::default(),
-        };
+        // A bulk load (runs holding exactly their rows, no range deletes beside a run)
+        // writes the shared run batch as it is, with the other writes appended: its rows are
+        // copied once, not twice. Appending is sound: tables are column families, so only
+        // the order within a table matters, and a table's point writes belong after its run.
+        let exact = self.overlays.take_exact_runs();
+        let copy_runs = exact.is_none();
+        let mut batch = exact.unwrap_or_default();
         let mut range_deletes = 0usize;
-        for (i, overlay) in self.overlays.iter().enumerate() {
+        for (i, overlay) in self.overlays.tables().iter().enumerate() {
             if overlay.is_empty() {
                 continue;
             }
@@ -299,9 +274,11 @@ impl KvWrite for RocksWriteTxn<'_> {
             for (start, end) in overlay.deleted.iter() {
                 range_deletes += self.emit_range_delete(&mut batch, &t, start, end)?;
             }
-            for r in 0..overlay.run.len() {
-                let (k, v) = overlay.run.row(r);
-                batch.put_cf(t.cf, k, v);
+            if copy_runs {
+                for r in 0..overlay.run.len() {
+                    let (k, v) = overlay.run.row(self.overlays.run_data(), r);
+                    batch.put_cf(t.cf, k, v);
+                }
             }
             for (k, v) in &overlay.points {
                 match v {
