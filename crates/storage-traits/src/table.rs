@@ -300,9 +300,13 @@ pub fn schema_hash() -> [u8; 32] {
 
 /// Encodes a row of table `T`: the key bytes and the checksum-protected value bytes.
 pub fn encode_row<T: Table>(key: &T::Key, value: ValueOf<T>) -> (Vec<u8>, Vec<u8>) {
+    encode_row_ref::<T>(key, &value)
+}
+
+/// [`encode_row`] from a borrowed value.
+pub fn encode_row_ref<T: Table>(key: &T::Key, value: &ValueOf<T>) -> (Vec<u8>, Vec<u8>) {
     let key_bytes = key.encode_key();
-    let entry = T::Entry::new(&key_bytes, value);
-    let value_bytes = entry.to_bytes();
+    let value_bytes = T::Entry::encode(&key_bytes, value);
     (key_bytes, value_bytes)
 }
 

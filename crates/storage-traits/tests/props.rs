@@ -406,6 +406,12 @@ where
     let entry = E::new(key, item.clone());
     let bytes = entry.to_bytes();
     prop_assert!(bytes.len() >= 1 + item_len + 32);
+    prop_assert_eq!(
+        &<E as StoredEntry>::encode(key, &item),
+        &bytes,
+        "{}: encode differs from new + to_bytes",
+        E::KIND
+    );
     let back = E::from_bytes(&bytes).map_err(fail)?;
     prop_assert_eq!(&back, &entry);
     prop_assert_eq!(back.item(), &item);
