@@ -5,8 +5,8 @@
 //!
 //! `cargo bench --workspace --all-features --bench tiered_ingest`, or `cargo xtask bench
 //! --only tiered`, which reads the two `STRATA-BENCH` lines this prints on stdout (medians
-//! over the rounds); each round's figures go to stderr. Knobs: `TIERED_BENCH_HEIGHTS` (default 1200), `TIERED_BENCH_CHUNK` (heights per
-//! chunk, default 100), `TIERED_BENCH_ROUNDS` (default 3), `TIERED_BENCH_DIR` (where the
+//! over the rounds); each round's figures go to stderr. Knobs: `TIERED_BENCH_HEIGHTS` (default 2000), `TIERED_BENCH_CHUNK` (heights per
+//! chunk, default 200), `TIERED_BENCH_ROUNDS` (default 5), `TIERED_BENCH_DIR` (where the
 //! stores go; default the system temp directory).
 
 use std::time::{Duration, Instant};
@@ -86,9 +86,9 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    let heights = env_u32("TIERED_BENCH_HEIGHTS", 1200);
-    let chunk = env_u32("TIERED_BENCH_CHUNK", 100);
-    let rounds = env_u32("TIERED_BENCH_ROUNDS", 3);
+    let heights = env_u32("TIERED_BENCH_HEIGHTS", 2000);
+    let chunk = env_u32("TIERED_BENCH_CHUNK", 200);
+    let rounds = env_u32("TIERED_BENCH_ROUNDS", 5);
     let chain: Vec<IndexedBlock> = synth_chain(&SynthConfig::new(heights, 42)).collect();
     let payload: usize = chain
         .iter()
