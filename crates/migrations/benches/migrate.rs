@@ -12,7 +12,8 @@
 //!
 //! `STRATA_BENCH_N` sets N (default 25,000); `STRATA_BENCH_SIZES` the sizes as multiples of
 //! N (default `1,4`; the scaling ratio is largest / smallest); `STRATA_BENCH_BATCH_MIB` the
-//! batch budget (default 16). Besides the prose, each result is printed as a
+//! batch budget (default 16); `STRATA_BENCH_WORKERS` the migration's worker threads
+//! (default: the available parallelism; 0 runs everything on one thread). Besides the prose, each result is printed as a
 //! machine-readable `STRATA-BENCH figure=… key=value …` line, which `cargo xtask bench`
 //! (and `cargo xtask bench migrate`) read. Absolute times are noise on shared machines; the ratios are the result.
 //! A single run per size, not criterion sampling: one 4N run takes minutes.
@@ -34,7 +35,7 @@ struct Run {
     spent_rows: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-fn migrate(blocks: u32, batch: usize) -> Run {
+fn migrate(blocks: u32, batch: usize, workers: Option<usize>) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(dir.path(), V1_TABLES).unwrap();
     let mut cfg = fixtures::SynthConfig::new(blocks, 2024);
@@ -53,10 +54,12 @@ fn migrate(blocks: u32, batch: usize) -> Run {
                 stages.insert(p.stage.name(), p.elapsed);
             }
         };
+        let defaults = MigrationOptions::default();
         let options = MigrationOptions {
             write_batch_bytes: batch,
             progress_every_heights: 50_000,
-            ..MigrationOptions::default()
+            worker_threads: workers.unwrap_or(defaults.worker_threads),
+            ..defaults
         };
         let mut ctx = MigrationContext::new(&store, options, None, &mut cb);
         all_steps().run(&mut ctx, V1_2_0).unwrap();
@@ -132,9 +135,13 @@ fn main() {
         .and_then(|s| s.parse::<usize>().ok())
         .unwrap_or(16)
         << 20;
+    let workers: Option<usize> = std::env::var("STRATA_BENCH_WORKERS")
+        .ok()
+        .and_then(|s| s.parse().ok());
     eprintln!(
-        "migrate bench: N = {n}, batch budget {} MiB, backend redb",
-        batch >> 20
+        "migrate bench: N = {n}, batch budget {} MiB, backend redb, {} worker threads",
+        batch >> 20,
+        workers.unwrap_or(MigrationOptions::default().worker_threads)
     );
     let mut sizes: Vec<u32> = std::env::var("STRATA_BENCH_SIZES")
         .ok()
@@ -148,7 +155,7 @@ fn main() {
     let mut runs = Vec::new();
     let mut raws = Vec::new();
     for blocks in sizes.iter().map(|m| m * n) {
-        let run = migrate(blocks, batch);
+        let run = migrate(blocks, batch, workers);
         let raw = raw_sorted_insert(&run.spent_rows, batch);
         let b = run
             .stages

@@ -56,6 +56,11 @@ pub struct MigrationOptions {
     pub progress_every_heights: u32,
     /// Log periodic progress through `tracing` at most this often.
     pub log_interval: Duration,
+    /// Worker threads for the CPU work of the index stages (checking the source rows'
+    /// checksums, sorting the entries and computing theirs), beside the calling thread,
+    /// which reads and writes. 0: everything on the calling thread. Default: the available
+    /// parallelism.
+    pub worker_threads: usize,
 }
 
 impl Default for MigrationOptions {
@@ -64,6 +69,7 @@ impl Default for MigrationOptions {
             write_batch_bytes: 256 << 20,
             progress_every_heights: 10_000,
             log_interval: Duration::from_secs(10),
+            worker_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }

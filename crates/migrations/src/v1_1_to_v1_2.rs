@@ -11,7 +11,9 @@
 //! bounded by `write_batch_bytes` (`key_len + 64` bytes counted per entry). Each batch
 //! commits its rows together with the stage's progress watermark (the next height to
 //! process, `StoredEntryFixed<Height>` in the metadata table) in one synced transaction, so
-//! the watermark never passes committed data and a crash re-does at most one batch.
+//! the watermark never passes committed data and a crash re-does at most one batch. The
+//! CPU work of a batch (verifying the source rows, sorting, computing the entries'
+//! checksums) runs on worker threads beside the reads and writes: see `batch.rs`.
 //!
 //! Existing entries (a resumed run, a store built by the v0 → v1 shadow, a partial earlier
 //! migration) are accepted after their checksum verifies and their `TxLocation` matches;
@@ -40,6 +42,8 @@ use crate::error::{MigrationError, Result};
 use crate::framework::*;
 use crate::rebuild::rebuild_from_tables_with_progress;
 use crate::schema::{V1_1_0, V1_2_0, schema_hash_for};
+
+mod batch;
 
 /// The v1.1.0 → v1.2.0 step.
 #[derive(Clone, Copy, Debug, Default)]
@@ -82,21 +86,46 @@ struct IndexStage {
     /// The destination table (`txid_location_1_0_0` or `spent_1_0_0`).
     table: &'static str,
     key_len: usize,
+    /// The first key byte that differs between entries (the bytes before it are the same
+    /// in every key of the stage): where a txid starts. Splits a batch into key ranges.
+    spread_byte: usize,
     progress_key: NamedKey,
     entries: EntriesFn,
 }
 
-/// The item bytes of a `StoredEntryVar` row, after its checksum verified against `key`.
-///
-/// The same check as `StoredEntry::verify`, on the stored bytes instead of a re-encoding
-/// of the decoded item (the encodings are canonical, so the two agree), so a scan does not
-/// build and re-serialise every block's lists just to hash them.
-fn verified_var_item<'v>(
+/// Stage A.
+const TXID_LOCATION_STAGE: IndexStage = IndexStage {
+    stage: Stage::TxidLocation,
+    source: Txids::NAME,
+    source_type: "TxidList",
+    table: TxidLocation::NAME,
+    key_len: 32,
+    spread_byte: 0,
+    progress_key: MIGRATION_TXID_LOCATION_PROGRESS_KEY,
+    entries: txid_location_entries,
+};
+
+/// Stage B.
+const SPENT_STAGE: IndexStage = IndexStage {
+    stage: Stage::Spent,
+    source: Transparent::NAME,
+    source_type: "TransparentTxList",
+    table: Spent::NAME,
+    key_len: 37,
+    // After the `Outpoint` key's version tag.
+    spread_byte: 1,
+    progress_key: MIGRATION_SPENT_PROGRESS_KEY,
+    entries: spent_entries,
+};
+
+/// The item bytes and stored checksum of a `StoredEntryVar` row, its framing checked (the
+/// checksum is not: see [`verified_var_item`]).
+fn split_var_entry<'v>(
     table: &'static str,
     key: &[u8],
     height: Height,
     value: &'v [u8],
-) -> storage_traits::Result<&'v [u8]> {
+) -> storage_traits::Result<(&'v [u8], [u8; 32])> {
     let corrupt = |reason: String| storage_traits::Error::Corrupt {
         table,
         key: hex::encode(key),
@@ -114,6 +143,21 @@ fn verified_var_item<'v>(
     let item = r.take(len).map_err(|e| corrupt(e.to_string()))?;
     let checksum: [u8; 32] = r.array().map_err(|e| corrupt(e.to_string()))?;
     r.finish().map_err(|e| corrupt(e.to_string()))?;
+    Ok((item, checksum))
+}
+
+/// The item bytes of a `StoredEntryVar` row, after its checksum verified against `key`.
+///
+/// The same check as `StoredEntry::verify`, on the stored bytes instead of a re-encoding
+/// of the decoded item (the encodings are canonical, so the two agree), so a scan does not
+/// build and re-serialise every block's lists just to hash them.
+fn verified_var_item<'v>(
+    table: &'static str,
+    key: &[u8],
+    height: Height,
+    value: &'v [u8],
+) -> storage_traits::Result<&'v [u8]> {
+    let (item, checksum) = split_var_entry(table, key, height, value)?;
     if blake2b256(&[key, item]) != checksum {
         return Err(storage_traits::Error::ChecksumMismatch {
             table,
@@ -196,18 +240,14 @@ fn spent_entries(height: Height, item: &[u8], out: &mut Vec<Entry>) -> storage_t
     r.finish()
 }
 
-/// The `StoredEntryFixed<TxLocation>` bytes of `loc` under `key`:
-/// `[0x01] [0x01 tag, BE u32 height, BE u16 index] [BLAKE2b-256(key || tagged item)]`.
-fn location_entry(key: &[u8], loc: TxLocation) -> [u8; 40] {
+/// The tagged `TxLocation` item: `[0x01 tag, BE u32 height, BE u16 index]`. Its stored
+/// entry is `[0x01] item [BLAKE2b-256(key ‖ item)]` (`batch::location_values`).
+fn location_item(loc: TxLocation) -> [u8; 7] {
     let mut item = [0u8; 7];
     item[0] = version::V1;
     item[1..5].copy_from_slice(&loc.block_height.to_be_bytes());
     item[5..7].copy_from_slice(&loc.tx_index.to_be_bytes());
-    let mut out = [0u8; 40];
-    out[0] = storage_traits::entry::ENTRY_VERSION;
-    out[1..8].copy_from_slice(&item);
-    out[8..].copy_from_slice(&blake2b256(&[key, &item]));
-    out
+    item
 }
 
 impl<S: KvStore> Migration<S> for V1_1ToV1_2 {
@@ -249,34 +289,8 @@ impl<S: KvStore> Migration<S> for V1_1ToV1_2 {
             tracing::info!(status = ?meta.migration_status, "resuming an interrupted v1.1.0 -> v1.2.0 migration");
         }
         if let Some((first, tip)) = range {
-            run_index_stage(
-                ctx,
-                &IndexStage {
-                    stage: Stage::TxidLocation,
-                    source: Txids::NAME,
-                    source_type: "TxidList",
-                    table: TxidLocation::NAME,
-                    key_len: 32,
-                    progress_key: MIGRATION_TXID_LOCATION_PROGRESS_KEY,
-                    entries: txid_location_entries,
-                },
-                first,
-                tip,
-            )?;
-            run_index_stage(
-                ctx,
-                &IndexStage {
-                    stage: Stage::Spent,
-                    source: Transparent::NAME,
-                    source_type: "TransparentTxList",
-                    table: Spent::NAME,
-                    key_len: 37,
-                    progress_key: MIGRATION_SPENT_PROGRESS_KEY,
-                    entries: spent_entries,
-                },
-                first,
-                tip,
-            )?;
+            run_index_stage(ctx, &TXID_LOCATION_STAGE, first, tip)?;
+            run_index_stage(ctx, &SPENT_STAGE, first, tip)?;
         }
         run_accumulator_stage(ctx, range.map(|(_, tip)| tip))
     }
@@ -439,62 +453,11 @@ fn run_index_stage<S: KvStore>(
     );
     drop(snap);
     let mut expected_total = committed_before;
-    let budget = ctx.options.write_batch_bytes.max(1);
-    let every = ctx.options.progress_every_heights.max(1);
-    let per_entry = spec.key_len + ENTRY_ESTIMATE;
-    let mut buf: Vec<Entry> = Vec::new();
     let mut next = next0;
-    let mut since_report = 0u32;
     while next <= tip {
-        // One snapshot per batch: a read transaction held across the batch commits would
-        // pin every page they replace (redb) or the memtables (RocksDB), and the commits
-        // slow down as the table grows.
-        let snap = store.begin_read()?;
-        scan_rows(
-            &snap,
-            spec,
-            KeyRange::inclusive(next.encode_key(), tip.encode_key()),
-            &mut buf,
-            |h, buf| {
-                if h != next {
-                    return Err(storage_traits::Error::Corrupt {
-                        table: spec.source,
-                        key: hex::encode(h.encode_key()),
-                        height: Some(h.0),
-                        reason: format!("gap in the stored heights: expected {next}"),
-                    }
-                    .into());
-                }
-                next = Height(h.0 + 1);
-                since_report += 1;
-                if since_report >= every {
-                    since_report = 0;
-                    report(
-                        ctx,
-                        spec.stage,
-                        ProgressEvent::Progress,
-                        Some(next),
-                        Some(tip),
-                        started,
-                    );
-                }
-                Ok(buf.len() * per_entry < budget)
-            },
-        )?;
-        drop(snap);
-        if next <= tip && buf.len() * per_entry < budget {
-            // The scan ended below the tip without filling the batch: rows are missing.
-            return Err(storage_traits::Error::Corrupt {
-                table: spec.source,
-                key: hex::encode(next.encode_key()),
-                height: Some(next.0),
-                reason: format!("rows end below the tip {tip}"),
-            }
-            .into());
-        }
-        expected_total += buf.len() as u64;
-        flush_batch(store, spec, &mut buf, fast, next)?;
-        since_report = 0;
+        let done = batch::run_batch(ctx, spec, next, tip, fast, started)?;
+        expected_total += done.entries;
+        next = done.next;
         report(
             ctx,
             spec.stage,
@@ -524,44 +487,6 @@ fn run_index_stage<S: KvStore>(
         Some(tip),
         started,
     );
-    Ok(())
-}
-
-/// Sorts a batch, rejects duplicate keys, checks existing entries (unless `fast`), inserts
-/// the missing ones in key order and commits them with the watermark `next`.
-fn flush_batch<S: KvStore>(
-    store: &S,
-    spec: &IndexStage,
-    buf: &mut Vec<Entry>,
-    fast: bool,
-    next: Height,
-) -> Result<()> {
-    let n = spec.key_len;
-    buf.sort_unstable_by_key(|e| e.0);
-    for pair in buf.windows(2) {
-        if pair[0].0 == pair[1].0 {
-            return Err(MigrationError::Duplicate {
-                table: spec.table,
-                key: hex::encode(&pair[0].0[..n]),
-                first: pair[0].1.min(pair[1].1),
-                second: pair[0].1.max(pair[1].1),
-            });
-        }
-    }
-    let mut w = store.begin_write()?;
-    let mut rows: Vec<(&[u8], [u8; 40])> = Vec::with_capacity(buf.len());
-    for (k, loc) in buf.iter() {
-        let k = &k[..n];
-        if !fast && check_existing(&w, spec.table, k, *loc)? {
-            continue;
-        }
-        rows.push((k, location_entry(k, *loc)));
-    }
-    w.insert_sorted(spec.table, &mut rows.iter().map(|(k, v)| (*k, &v[..])))?;
-    drop(rows);
-    w.put_row::<MetadataHeights>(&spec.progress_key, next)?;
-    w.commit(Durability::Synced)?;
-    buf.clear();
     Ok(())
 }
 
@@ -766,9 +691,10 @@ mod tests {
             assert_eq!(got_b, want);
             assert_eq!(want.len(), 3);
 
-            for (k, l) in &want {
+            let values = batch::location_values(37, &got);
+            for ((k, l), v) in want.iter().zip(&values) {
                 assert_eq!(
-                    location_entry(k, *l).to_vec(),
+                    v.to_vec(),
                     StoredEntryFixed::<TxLocation>::new(k, *l).to_bytes()
                 );
             }

@@ -7,7 +7,7 @@ use storage_traits::capability::PoolTypeFilter;
 use storage_traits::kv::{Direction, KeyRange, KvPair, KvRead, KvStore, KvWrite};
 use storage_traits::model::*;
 use storage_traits::table::*;
-use storage_traits::{Durability, TableRead, TableWrite};
+use storage_traits::{Durability, TableKey, TableRead, TableWrite};
 use store_redb::RedbStore;
 
 fn chain(blocks: u32, seed: u64) -> Vec<IndexedBlock> {
@@ -50,13 +50,28 @@ fn run(
     runner: &Runner<RedbStore>,
     batch: usize,
 ) -> Result<Vec<MigrationProgress>> {
+    run_with(store, runner, options(batch))
+}
+
+fn run_with(
+    store: &RedbStore,
+    runner: &Runner<RedbStore>,
+    options: MigrationOptions,
+) -> Result<Vec<MigrationProgress>> {
     let mut seen = Vec::new();
     {
         let mut cb = |p: &MigrationProgress| seen.push(*p);
-        let mut ctx = MigrationContext::new(store, options(batch), None, &mut cb);
+        let mut ctx = MigrationContext::new(store, options, None, &mut cb);
         runner.run(&mut ctx, V1_2_0)?;
     }
     Ok(seen)
+}
+
+fn with_workers(batch: usize, worker_threads: usize) -> MigrationOptions {
+    MigrationOptions {
+        worker_threads,
+        ..options(batch)
+    }
 }
 
 fn meta(store: &RedbStore) -> DbMetadata {
@@ -202,6 +217,125 @@ fn batch_size_and_existing_matching_entries_do_not_change_the_result() {
     }
     run(&sb, &all_steps(), 2 << 10).unwrap();
     assert_eq!(dump(&sa), dump(&sb));
+}
+
+#[test]
+fn worker_threads_do_not_change_the_result() {
+    let blocks = chain(120, 21);
+    let reference = tempfile::tempdir().unwrap();
+    let sr = v1_store(reference.path(), &blocks, V1Fixture::V1_1);
+    run_with(&sr, &all_steps(), with_workers(1 << 30, 0)).unwrap();
+    let want = dump(&sr);
+    // On the calling thread alone and with workers; one batch, and many batches each
+    // split into several chunks and key ranges.
+    for (batch, workers) in [(1 << 30, 3), (1 << 30, 1), (3 << 10, 0), (3 << 10, 2)] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = v1_store(dir.path(), &blocks, V1Fixture::V1_1);
+        run_with(&store, &all_steps(), with_workers(batch, workers)).unwrap();
+        assert!(dump(&store) == want, "batch {batch}, {workers} workers");
+    }
+}
+
+#[test]
+fn corrupt_source_row_fails_with_a_checksum_error_and_writes_nothing() {
+    let blocks = chain(80, 23);
+    for workers in [0, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = v1_store(dir.path(), &blocks, V1Fixture::V1_1);
+        // Flip one byte inside the item of the `transparent` rows at heights 50 and 60 (the
+        // framing stays valid): the first is the error, and stage B writes nothing.
+        let mut w = store.begin_write().unwrap();
+        for h in [50u32, 60] {
+            let k = Height(h).encode_key();
+            let mut v = w.get(Transparent::NAME, &k).unwrap().unwrap();
+            let at = v.len() - 40;
+            v[at] ^= 0x10;
+            w.put(Transparent::NAME, &k, &v).unwrap();
+        }
+        w.commit(Durability::Synced).unwrap();
+        let err = run_with(&store, &all_steps(), with_workers(1 << 30, workers)).unwrap_err();
+        match &err {
+            MigrationError::Storage(storage_traits::Error::ChecksumMismatch {
+                table,
+                key,
+                height,
+            }) => {
+                assert_eq!(*table, Transparent::NAME);
+                assert_eq!(*key, hex::encode(Height(50).encode_key()));
+                assert_eq!(*height, Some(50));
+            }
+            other => panic!("expected a checksum mismatch, got {other}"),
+        }
+        let r = store.begin_read().unwrap();
+        assert!(r.is_empty(Spent::NAME).unwrap(), "{workers} workers");
+        assert!(
+            r.get_row::<MetadataHeights>(&MIGRATION_SPENT_PROGRESS_KEY)
+                .unwrap()
+                .is_none()
+        );
+        // Stage A (txids) was not affected and finished.
+        assert!(!r.is_empty(TxidLocation::NAME).unwrap());
+    }
+}
+
+#[test]
+fn an_outpoint_spent_twice_fails_as_a_duplicate() {
+    let blocks = chain(60, 29);
+    // Height 40's `transparent` row (rewritten with a valid checksum: the fixture writer
+    // refuses such a chain) spends again an outpoint that height 20 spends.
+    let spend_at = |blocks: &[IndexedBlock], h: usize| {
+        blocks[h]
+            .transactions
+            .iter()
+            .enumerate()
+            .find_map(|(i, t)| {
+                t.transparent
+                    .as_ref()
+                    .and_then(|t| t.vin.iter().position(|v| v.outpoint().is_some()))
+                    .map(|j| (i, j))
+            })
+            .unwrap()
+    };
+    let (i20, j20) = spend_at(&blocks, 20);
+    let (i40, j40) = spend_at(&blocks, 40);
+    let input = blocks[20].transactions[i20]
+        .transparent
+        .as_ref()
+        .unwrap()
+        .vin[j20];
+    let mut list = TransparentTxList(
+        blocks[40]
+            .transactions
+            .iter()
+            .map(|t| t.transparent.clone())
+            .collect(),
+    );
+    list.0[i40].as_mut().unwrap().vin[j40] = input;
+    let (k, v) = encode_row::<Transparent>(&Height(40), list);
+    let op = input.outpoint().unwrap();
+    for workers in [0, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = v1_store(dir.path(), &blocks, V1Fixture::V1_1);
+        let mut w = store.begin_write().unwrap();
+        w.put(Transparent::NAME, &k, &v).unwrap();
+        w.commit(Durability::Synced).unwrap();
+        let err = run_with(&store, &all_steps(), with_workers(1 << 30, workers)).unwrap_err();
+        match &err {
+            MigrationError::Duplicate {
+                table,
+                key,
+                first,
+                second,
+            } => {
+                assert_eq!(*table, Spent::NAME);
+                assert_eq!(*key, hex::encode(op.encode_key()));
+                assert_eq!(first.block_height, 20);
+                assert_eq!(second.block_height, 40);
+            }
+            other => panic!("expected a duplicate, got {other}"),
+        }
+        assert!(store.begin_read().unwrap().is_empty(Spent::NAME).unwrap());
+    }
 }
 
 #[test]

@@ -1,0 +1,945 @@
+//! One batch of an index stage (A or B): scan, verify and decode, sort and checksum, write.
+//!
+//! The calling thread reads the source rows and writes the batch; worker threads
+//! ([`crate::MigrationOptions::worker_threads`]) do the CPU work in between, beside the
+//! reads and the writes instead of after them:
+//!
+//! 1. **scan** (calling thread): walks the source rows from `next` in height order, checks
+//!    each row's key, framing and height, and copies its checksummed bytes (`key ‖ item`)
+//!    and stored checksum into chunks;
+//! 2. **decode** (workers, meanwhile): verifies each chunk's checksums (BLAKE2b over
+//!    several rows at once) and decodes its rows into entries, split into [`BUCKETS`] key
+//!    ranges. The scan counts the decoded entries in row order and stops reading once the
+//!    batch budget is reached; rows it read ahead past that point are left to the next
+//!    batch;
+//! 3. **seal** (workers): each key range is gathered, sorted, checked for duplicate keys
+//!    and given its stored values — the entries' checksums, several at once;
+//! 4. **write** (calling thread): the key ranges are inserted in key order, each as soon
+//!    as it is sealed (the first while the workers seal the others), and the batch commits
+//!    with its progress watermark in one synced transaction.
+//!
+//! The batch is exactly the sequential one (the rows up to the one that fills the budget),
+//! nothing is written before each of its rows has verified, and the errors are those of a
+//! sequential scan, in its order: for the first bad row, its key, framing, checksum, then
+//! content or height; then duplicate keys (smallest first); then existing entries (in key
+//! order).
+//!
+//! With `worker_threads == 0` the same work runs on the calling thread, in the same order.
+
+use std::cmp::Ordering as KeyOrdering;
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::Scope;
+use std::time::Instant;
+
+use blake2b_simd::many::{HashManyJob, hash_many};
+use storage_traits::kv::{Direction, KeyRange, KvRead, KvStore, KvWrite};
+use storage_traits::model::{Height, TxLocation};
+use storage_traits::table::MetadataHeights;
+use storage_traits::{Durability, TableKey, TableWrite, blake2b256};
+
+use super::{
+    ENTRY_ESTIMATE, Entry, IndexStage, MAX_KEY, check_existing, location_item, report,
+    split_var_entry,
+};
+use crate::error::{MigrationError, Result};
+use crate::framework::{MigrationContext, ProgressEvent};
+
+/// Key ranges per batch, sealed independently: the write starts on the first range while
+/// the workers seal the others.
+const BUCKETS: usize = 16;
+
+/// Bytes of source rows per chunk: enough to keep the hash lanes busy and the hand-overs
+/// rare, small enough that the workers start early and little is read past a batch's end.
+/// A small batch budget makes chunks smaller, down to [`MIN_CHUNK_BYTES`].
+const CHUNK_BYTES: usize = 256 << 10;
+const MIN_CHUNK_BYTES: usize = 4 << 10;
+
+/// Chunks in flight per worker before the scan waits for one to be decoded.
+const CHUNKS_PER_WORKER: usize = 2;
+
+/// Entries hashed per `hash_many` call: enough for the 4-way AVX2 lanes many times over,
+/// small enough to stay on the stack and in L1.
+const HASH_BATCH: usize = 32;
+
+/// A stored `StoredEntryFixed<TxLocation>`: `[0x01] [0x01 tag, BE u32 height, BE u16
+/// index] [BLAKE2b-256(key ‖ tagged item)]`.
+type LocationValue = [u8; 40];
+
+/// What one batch did.
+pub(super) struct BatchDone {
+    /// The next height to process.
+    pub next: Height,
+    /// The entries the batch's rows imply (written or found present).
+    pub entries: u64,
+}
+
+/// Scans, verifies, seals and commits one batch from `next`.
+pub(super) fn run_batch<S: KvStore>(
+    ctx: &mut MigrationContext<'_, S>,
+    spec: &IndexStage,
+    next: Height,
+    tip: Height,
+    fast: bool,
+    started: Instant,
+) -> Result<BatchDone> {
+    let workers = ctx.options.worker_threads;
+    std::thread::scope(|scope| {
+        let mut pool = Pool::start(scope, workers, spec);
+        let scanned = scan(ctx, spec, next, tip, &mut pool, started)?;
+        for (i, pieces) in scanned.buckets.into_iter().enumerate() {
+            pool.submit(Work::Seal(i, pieces));
+        }
+        pool.close();
+        commit_batch(ctx.store, spec, &mut pool, fast, scanned.next)?;
+        Ok(BatchDone {
+            next: scanned.next,
+            entries: scanned.entries,
+        })
+    })
+}
+
+/// A scanned batch: where the next one starts, and its entries by key range, in pieces.
+struct Scanned {
+    next: Height,
+    entries: u64,
+    buckets: Vec<Vec<Vec<Entry>>>,
+}
+
+/// Reads the source rows from `next`, hands them to the decoders in chunks, and counts the
+/// decoded entries in row order until the budget is reached, the tip is passed or a bad row
+/// is found.
+fn scan<S: KvStore>(
+    ctx: &mut MigrationContext<'_, S>,
+    spec: &IndexStage,
+    next: Height,
+    tip: Height,
+    pool: &mut Pool<'_>,
+    started: Instant,
+) -> Result<Scanned> {
+    let store = ctx.store;
+    let budget = ctx.options.write_batch_bytes.max(1);
+    let every = ctx.options.progress_every_heights.max(1);
+    let chunk_bytes = budget.clamp(MIN_CHUNK_BYTES, CHUNK_BYTES);
+    let in_flight = pool.workers.max(1) * CHUNKS_PER_WORKER;
+    let mut count = Count::new(spec.key_len + ENTRY_ESTIMATE, budget, next);
+    let mut chunk = RowChunk::default();
+    let mut sent = 0usize;
+    // The next height the reader expects, and its error at the first row it could not
+    // hand out (the batch's error only if the rows before it do not fill the budget).
+    let mut read_next = next;
+    let mut read_failure: Option<MigrationError> = None;
+    let mut reported = next;
+    // One snapshot per batch: a read transaction held across the batch commits would pin
+    // every page they replace (redb) or the memtables (RocksDB).
+    let snap = store.begin_read()?;
+    snap.visit_range(
+        spec.source,
+        KeyRange::inclusive(next.encode_key(), tip.encode_key()),
+        Direction::Forward,
+        &mut |key: &[u8], value: &[u8]| {
+            match read_row(spec, read_next, key, value) {
+                Ok((height, item, checksum)) => {
+                    chunk.push(key, item, height, checksum);
+                    read_next = Height(height.0 + 1);
+                }
+                Err(e) => {
+                    read_failure = Some(e);
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+            if chunk.bytes.len() < chunk_bytes {
+                return Ok(ControlFlow::Continue(()));
+            }
+            let full = std::mem::replace(&mut chunk, count.spare.pop().unwrap_or_default());
+            pool.submit(Work::Decode(sent, full));
+            sent += 1;
+            while let Some(done) = pool.try_done() {
+                count.take(done);
+            }
+            while !count.settled() && sent - count.received >= in_flight {
+                match pool.wait_done() {
+                    Some(done) => count.take(done),
+                    None => break,
+                }
+            }
+            if count.next.0 >= reported.0.saturating_add(every) {
+                reported = count.next;
+                report(
+                    ctx,
+                    spec.stage,
+                    ProgressEvent::Progress,
+                    Some(reported),
+                    Some(tip),
+                    started,
+                );
+            }
+            Ok(if count.settled() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        },
+    )?;
+    drop(snap);
+    if !chunk.rows.is_empty() && !count.settled() {
+        pool.submit(Work::Decode(sent, chunk));
+        sent += 1;
+    }
+    while !count.settled() && count.received < sent {
+        match pool.wait_done() {
+            Some(done) => count.take(done),
+            None => break,
+        }
+    }
+    if let Some(e) = count.failure {
+        return Err(e);
+    }
+    let next = match count.last {
+        Some(last) => Height(last.0 + 1),
+        None => {
+            // Every row read is in the batch, and the budget is not full.
+            if let Some(e) = read_failure {
+                return Err(e);
+            }
+            if read_next <= tip {
+                return Err(storage_traits::Error::Corrupt {
+                    table: spec.source,
+                    key: hex::encode(read_next.encode_key()),
+                    height: Some(read_next.0),
+                    reason: format!("rows end below the tip {tip}"),
+                }
+                .into());
+            }
+            read_next
+        }
+    };
+    Ok(Scanned {
+        next,
+        entries: count.entries,
+        buckets: count.buckets,
+    })
+}
+
+/// The decoded chunks, counted in row order whatever order the workers finish them in.
+struct Count {
+    per_entry: usize,
+    budget: usize,
+    /// Decoded chunks waiting for the ones before them.
+    pending: BTreeMap<usize, Decoded>,
+    /// Decoded chunks received, counted or pending.
+    received: usize,
+    /// The next chunk to count.
+    next_seq: usize,
+    /// Entries of the counted rows.
+    entries: u64,
+    /// The height after the last counted row.
+    next: Height,
+    /// The counted rows' entries by key range, in pieces (one per chunk).
+    buckets: Vec<Vec<Vec<Entry>>>,
+    /// The batch's last row, once the budget is full.
+    last: Option<Height>,
+    /// The first bad row, if the budget is not full before it.
+    failure: Option<MigrationError>,
+    /// Chunks back from the decoders, for reuse.
+    spare: Vec<RowChunk>,
+}
+
+impl Count {
+    fn new(per_entry: usize, budget: usize, next: Height) -> Count {
+        Count {
+            per_entry,
+            budget,
+            pending: BTreeMap::new(),
+            received: 0,
+            next_seq: 0,
+            entries: 0,
+            next,
+            buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
+            last: None,
+            failure: None,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Whether the batch's rows are known: the budget is full or a bad row ends the scan.
+    fn settled(&self) -> bool {
+        self.last.is_some() || self.failure.is_some()
+    }
+
+    fn take(&mut self, done: Done) {
+        let Done::Decoded(seq, decoded, mut chunk) = done else {
+            return;
+        };
+        self.received += 1;
+        chunk.clear();
+        self.spare.push(chunk);
+        if self.settled() {
+            return;
+        }
+        self.pending.insert(seq, decoded);
+        while let Some(decoded) = self.pending.remove(&self.next_seq) {
+            self.next_seq += 1;
+            self.count(decoded);
+            if self.settled() {
+                self.pending.clear();
+                return;
+            }
+        }
+    }
+
+    fn count(&mut self, decoded: Decoded) {
+        let Decoded {
+            rows,
+            buckets,
+            bad_row,
+        } = decoded;
+        for &(height, n) in &rows {
+            self.entries += n as u64;
+            self.next = Height(height.0 + 1);
+            if self.entries.saturating_mul(self.per_entry as u64) >= self.budget as u64 {
+                self.last = Some(height);
+                break;
+            }
+        }
+        for (all, mut piece) in self.buckets.iter_mut().zip(buckets) {
+            if let Some(last) = self.last {
+                // A piece is in row order: keep the entries of rows up to the last one.
+                piece.truncate(piece.partition_point(|e| e.1.block_height <= last.0));
+            }
+            if !piece.is_empty() {
+                all.push(piece);
+            }
+        }
+        if self.last.is_none() {
+            self.failure = bad_row;
+        }
+    }
+}
+
+/// Checks a source row's key, framing and height (the reader's part of the sequential
+/// checks): its height, item bytes and stored checksum. The error is the one a sequential
+/// scan reports for the row: at a wrong height, its checksum or content come first.
+fn read_row<'v>(
+    spec: &IndexStage,
+    expected: Height,
+    key: &[u8],
+    value: &'v [u8],
+) -> Result<(Height, &'v [u8], [u8; 32])> {
+    let height = Height::decode_key(key).map_err(|e| storage_traits::Error::Corrupt {
+        table: spec.source,
+        key: hex::encode(key),
+        height: None,
+        reason: e.to_string(),
+    })?;
+    let (item, checksum) = split_var_entry(spec.source, key, height, value)?;
+    if height != expected {
+        if blake2b256(&[key, item]) != checksum {
+            return Err(checksum_mismatch(spec.source, key, height).into());
+        }
+        (spec.entries)(height, item, &mut Vec::new())
+            .map_err(|e| content_error(spec, key, height, e))?;
+        return Err(storage_traits::Error::Corrupt {
+            table: spec.source,
+            key: hex::encode(key),
+            height: Some(height.0),
+            reason: format!("gap in the stored heights: expected {expected}"),
+        }
+        .into());
+    }
+    Ok((height, item, checksum))
+}
+
+fn checksum_mismatch(table: &'static str, key: &[u8], height: Height) -> storage_traits::Error {
+    storage_traits::Error::ChecksumMismatch {
+        table,
+        key: hex::encode(key),
+        height: Some(height.0),
+    }
+}
+
+fn content_error(
+    spec: &IndexStage,
+    key: &[u8],
+    height: Height,
+    e: storage_traits::Error,
+) -> MigrationError {
+    storage_traits::Error::Corrupt {
+        table: spec.source,
+        key: hex::encode(key),
+        height: Some(height.0),
+        reason: format!("{}: {e}", spec.source_type),
+    }
+    .into()
+}
+
+/// Source rows' checksummed bytes (`key ‖ item`, back to back) with their stored checksums.
+#[derive(Default)]
+struct RowChunk {
+    bytes: Vec<u8>,
+    rows: Vec<ChunkRow>,
+}
+
+struct ChunkRow {
+    start: usize,
+    key_end: usize,
+    end: usize,
+    height: Height,
+    checksum: [u8; 32],
+}
+
+impl RowChunk {
+    fn push(&mut self, key: &[u8], item: &[u8], height: Height, checksum: [u8; 32]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(key);
+        let key_end = self.bytes.len();
+        self.bytes.extend_from_slice(item);
+        self.rows.push(ChunkRow {
+            start,
+            key_end,
+            end: self.bytes.len(),
+            height,
+            checksum,
+        });
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.rows.clear();
+    }
+}
+
+/// A decoded chunk.
+struct Decoded {
+    /// Height and entry count of each row, in order, up to the first bad row.
+    rows: Vec<(Height, usize)>,
+    /// Their entries by key range, each in row order.
+    buckets: Vec<Vec<Entry>>,
+    /// The first bad row's error: what a sequential scan reports for it.
+    bad_row: Option<MigrationError>,
+}
+
+/// Verifies the rows of `chunk` (all checksums at once) and decodes them, up to the first
+/// bad one.
+fn decode_chunk(spec: &IndexStage, chunk: &RowChunk) -> Decoded {
+    let params = checksum_params();
+    let mut jobs: Vec<HashManyJob<'_>> = chunk
+        .rows
+        .iter()
+        .map(|r| HashManyJob::new(&params, &chunk.bytes[r.start..r.end]))
+        .collect();
+    hash_many(jobs.iter_mut());
+    let mut decoded = Decoded {
+        rows: Vec::with_capacity(chunk.rows.len()),
+        buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
+        bad_row: None,
+    };
+    let mut row_entries = Vec::new();
+    for (job, row) in jobs.iter().zip(&chunk.rows) {
+        let key = &chunk.bytes[row.start..row.key_end];
+        if job.to_hash().as_bytes() != row.checksum {
+            decoded.bad_row = Some(checksum_mismatch(spec.source, key, row.height).into());
+            break;
+        }
+        let item = &chunk.bytes[row.key_end..row.end];
+        if let Err(e) = (spec.entries)(row.height, item, &mut row_entries) {
+            decoded.bad_row = Some(content_error(spec, key, row.height, e));
+            break;
+        }
+        decoded.rows.push((row.height, row_entries.len()));
+        for e in row_entries.drain(..) {
+            decoded.buckets[bucket_of(spec, &e.0)].push(e);
+        }
+    }
+    decoded
+}
+
+/// The BLAKE2b-256 parameters of every checksum: 32-byte output, no key, salt or
+/// personalisation (as `storage_traits::blake2b256`).
+fn checksum_params() -> blake2b_simd::Params {
+    let mut params = blake2b_simd::Params::new();
+    params.hash_length(32);
+    params
+}
+
+/// The key range of `key`: the top bits of its first varying byte. The bytes before
+/// `spread_byte` are the same in every key of a stage, so the ranges are in key order; the
+/// varying bytes start a txid, uniformly distributed, so the ranges are of similar sizes.
+fn bucket_of(spec: &IndexStage, key: &[u8; MAX_KEY]) -> usize {
+    usize::from(key[spec.spread_byte]) * BUCKETS / 256
+}
+
+/// The key order, comparing first the 8 bytes from `spread_byte` as one integer (they
+/// almost always differ), then the whole key. The bytes before `spread_byte` are the same
+/// in every key, so this is the byte order.
+fn key_order(spread_byte: usize, a: &Entry, b: &Entry) -> KeyOrdering {
+    let prefix = |key: &[u8; MAX_KEY]| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&key[spread_byte..spread_byte + 8]);
+        u64::from_be_bytes(word)
+    };
+    prefix(&a.0).cmp(&prefix(&b.0)).then_with(|| a.0.cmp(&b.0))
+}
+
+/// A key range, sorted, with the stored value of every entry.
+struct Sealed {
+    entries: Vec<Entry>,
+    values: Vec<LocationValue>,
+}
+
+impl Sealed {
+    fn rows(&self, key_len: usize) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.entries
+            .iter()
+            .zip(&self.values)
+            .map(move |((k, _), v)| (&k[..key_len], &v[..]))
+    }
+}
+
+/// Gathers a key range's pieces, sorts them, rejects duplicate keys and computes the
+/// stored values.
+fn seal(spec: &IndexStage, mut pieces: Vec<Vec<Entry>>) -> Result<Sealed> {
+    let mut entries = if pieces.len() == 1 {
+        pieces.pop().unwrap_or_default()
+    } else {
+        let mut all = Vec::with_capacity(pieces.iter().map(Vec::len).sum());
+        for piece in &pieces {
+            all.extend_from_slice(piece);
+        }
+        all
+    };
+    drop(pieces);
+    entries.sort_unstable_by(|a, b| key_order(spec.spread_byte, a, b));
+    if let Some(pair) = entries.windows(2).find(|p| p[0].0 == p[1].0) {
+        return Err(MigrationError::Duplicate {
+            table: spec.table,
+            key: hex::encode(&pair[0].0[..spec.key_len]),
+            first: pair[0].1.min(pair[1].1),
+            second: pair[0].1.max(pair[1].1),
+        });
+    }
+    let values = location_values(spec.key_len, &entries);
+    Ok(Sealed { entries, values })
+}
+
+/// The stored `StoredEntryFixed<TxLocation>` value of every entry, the checksums computed
+/// [`HASH_BATCH`] at a time with `blake2b_simd::many`.
+pub(super) fn location_values(key_len: usize, entries: &[Entry]) -> Vec<LocationValue> {
+    let params = checksum_params();
+    let mut values = Vec::with_capacity(entries.len());
+    let mut messages = [[0u8; MAX_KEY + 7]; HASH_BATCH];
+    for group in entries.chunks(HASH_BATCH) {
+        for (m, (key, loc)) in messages.iter_mut().zip(group) {
+            m[..key_len].copy_from_slice(&key[..key_len]);
+            m[key_len..key_len + 7].copy_from_slice(&location_item(*loc));
+        }
+        let message = |i: usize| &messages[i][..key_len + 7];
+        let mut push = |jobs: &[HashManyJob<'_>]| {
+            for (job, (_, loc)) in jobs.iter().zip(group) {
+                values.push(location_value(*loc, job.to_hash().as_bytes()));
+            }
+        };
+        if group.len() == HASH_BATCH {
+            // The common case: a full group, jobs on the stack.
+            let mut jobs: [HashManyJob<'_>; HASH_BATCH] =
+                std::array::from_fn(|i| HashManyJob::new(&params, message(i)));
+            hash_many(jobs.iter_mut());
+            push(&jobs);
+        } else {
+            let mut jobs: Vec<HashManyJob<'_>> = (0..group.len())
+                .map(|i| HashManyJob::new(&params, message(i)))
+                .collect();
+            hash_many(jobs.iter_mut());
+            push(&jobs);
+        }
+    }
+    values
+}
+
+fn location_value(loc: TxLocation, checksum: &[u8]) -> LocationValue {
+    let mut out = [0u8; 40];
+    out[0] = storage_traits::entry::ENTRY_VERSION;
+    out[1..8].copy_from_slice(&location_item(loc));
+    out[8..].copy_from_slice(checksum);
+    out
+}
+
+/// Inserts the sealed key ranges in key order and commits them with the watermark `next`.
+fn commit_batch<S: KvStore>(
+    store: &S,
+    spec: &IndexStage,
+    pool: &mut Pool<'_>,
+    fast: bool,
+    next: Height,
+) -> Result<()> {
+    let n = spec.key_len;
+    let mut sealed: Vec<Option<Result<Sealed>>> = (0..BUCKETS).map(|_| None).collect();
+    let mut take = |i: usize| loop {
+        if let Some(s) = sealed[i].take() {
+            return s;
+        }
+        match pool.wait_done() {
+            Some(Done::Sealed(j, s)) => sealed[j] = Some(s),
+            Some(Done::Decoded(..)) => {}
+            // Only if a worker panicked; the scope re-raises its panic.
+            None => panic!("migration workers stopped before sealing key range {i}"),
+        }
+    };
+    let mut w = store.begin_write()?;
+    if fast {
+        // Only this stage's own rows in the table: nothing to check, so each range goes in
+        // as soon as it is sealed.
+        for i in 0..BUCKETS {
+            let s = take(i)?;
+            w.insert_sorted(spec.table, &mut s.rows(n))?;
+        }
+    } else {
+        // Every duplicate is reported before any existing entry, as in a sequential pass.
+        let all = (0..BUCKETS).map(&mut take).collect::<Result<Vec<_>>>()?;
+        for s in &all {
+            let mut missing = Vec::with_capacity(s.entries.len());
+            for (i, (k, loc)) in s.entries.iter().enumerate() {
+                if !check_existing(&w, spec.table, &k[..n], *loc)? {
+                    missing.push(i);
+                }
+            }
+            w.insert_sorted(
+                spec.table,
+                &mut missing
+                    .iter()
+                    .map(|&i| (&s.entries[i].0[..n], &s.values[i][..])),
+            )?;
+        }
+    }
+    w.put_row::<MetadataHeights>(&spec.progress_key, next)?;
+    w.commit(Durability::Synced)?;
+    Ok(())
+}
+
+/// Work for the workers.
+enum Work {
+    /// Verify and decode a chunk of source rows (its sequence number in the batch).
+    Decode(usize, RowChunk),
+    /// Seal key range `i` from its pieces.
+    Seal(usize, Vec<Vec<Entry>>),
+}
+
+/// Work done.
+enum Done {
+    /// A decoded chunk, and its buffers for reuse.
+    Decoded(usize, Decoded, RowChunk),
+    Sealed(usize, Result<Sealed>),
+}
+
+fn do_work(spec: &IndexStage, work: Work) -> Done {
+    match work {
+        Work::Decode(seq, chunk) => Done::Decoded(seq, decode_chunk(spec, &chunk), chunk),
+        Work::Seal(i, pieces) => Done::Sealed(i, seal(spec, pieces)),
+    }
+}
+
+/// The workers of one batch, or the calling thread when there are none.
+struct Pool<'s> {
+    spec: &'s IndexStage,
+    workers: usize,
+    /// Work for the workers; `None` with no workers, or once closed.
+    work: Option<Sender<Work>>,
+    /// Work done by the workers.
+    done: Option<Receiver<Done>>,
+    /// Work done on the calling thread (no workers, or none left).
+    done_here: VecDeque<Done>,
+    /// Tells the workers to skip the work still queued (the batch failed).
+    abort: Arc<AtomicBool>,
+}
+
+impl<'s> Pool<'s> {
+    fn start(scope: &'s Scope<'s, '_>, workers: usize, spec: &'s IndexStage) -> Pool<'s> {
+        let abort = Arc::new(AtomicBool::new(false));
+        let (work, done) = if workers == 0 {
+            (None, None)
+        } else {
+            let (work_tx, work_rx) = channel::<Work>();
+            let (done_tx, done_rx) = channel::<Done>();
+            let work_rx = Arc::new(Mutex::new(work_rx));
+            for _ in 0..workers {
+                let (work_rx, done_tx, abort) = (work_rx.clone(), done_tx.clone(), abort.clone());
+                scope.spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for the next item.
+                        let next = match work_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(work) = next else { return };
+                        if abort.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        if done_tx.send(do_work(spec, work)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            (Some(work_tx), Some(done_rx))
+        };
+        Pool {
+            spec,
+            workers,
+            work,
+            done,
+            done_here: VecDeque::new(),
+            abort,
+        }
+    }
+
+    fn submit(&mut self, work: Work) {
+        let work = match &self.work {
+            Some(tx) => match tx.send(work) {
+                Ok(()) => return,
+                // No worker left to take it (one panicked; the scope re-raises that).
+                Err(e) => e.0,
+            },
+            None => work,
+        };
+        let done = do_work(self.spec, work);
+        self.done_here.push_back(done);
+    }
+
+    /// No more work: the workers stop once the queue is empty.
+    fn close(&mut self) {
+        self.work = None;
+    }
+
+    /// Done work, if any, without waiting.
+    fn try_done(&mut self) -> Option<Done> {
+        self.done_here
+            .pop_front()
+            .or_else(|| self.done.as_ref().and_then(|rx| rx.try_recv().ok()))
+    }
+
+    /// Done work, waiting for it; `None` if none can come.
+    fn wait_done(&mut self) -> Option<Done> {
+        self.done_here
+            .pop_front()
+            .or_else(|| self.done.as_ref().and_then(|rx| rx.recv().ok()))
+    }
+}
+
+impl Drop for Pool<'_> {
+    fn drop(&mut self) {
+        // On an early return the queued work is moot: let the workers skip it.
+        self.abort.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::SPENT_STAGE;
+    use super::*;
+    use storage_traits::codec::put_compact_size;
+    use storage_traits::model::{TransparentCompactTx, TransparentTxList, TxId, TxInCompact};
+    use storage_traits::table::{Transparent, encode_row};
+    use storage_traits::{StoredEntry, StoredEntryFixed, Table};
+
+    /// A `transparent` row at `h`: one transaction spending output 0 of txid `[h; 32]`.
+    fn transparent_row(h: u32) -> (Vec<u8>, Vec<u8>) {
+        let list = TransparentTxList(vec![Some(TransparentCompactTx {
+            vin: vec![TxInCompact {
+                prevout_txid: TxId([h as u8; 32]),
+                prevout_index: 0,
+            }],
+            vout: vec![],
+        })]);
+        encode_row::<Transparent>(&Height(h), list)
+    }
+
+    /// A row whose checksum is right but whose item does not decode (option tag 2).
+    fn undecodable_row(h: u32) -> (Vec<u8>, Vec<u8>) {
+        let key = Height(h).encode_key();
+        let item = [1u8, 1, 2];
+        let mut value = vec![storage_traits::entry::ENTRY_VERSION];
+        put_compact_size(&mut value, item.len() as u64);
+        value.extend_from_slice(&item);
+        value.extend_from_slice(&blake2b256(&[&key, &item]));
+        (key, value)
+    }
+
+    fn chunk_of(rows: &[(Vec<u8>, Vec<u8>)], first: u32) -> RowChunk {
+        let mut chunk = RowChunk::default();
+        for (i, (k, v)) in rows.iter().enumerate() {
+            let (h, item, checksum) =
+                read_row(&SPENT_STAGE, Height(first + i as u32), k, v).unwrap();
+            chunk.push(k, item, h, checksum);
+        }
+        chunk
+    }
+
+    #[test]
+    fn decoding_stops_at_the_first_bad_row_with_its_sequential_error() {
+        let mut rows: Vec<_> = (10..30).map(transparent_row).collect();
+        let good = decode_chunk(&SPENT_STAGE, &chunk_of(&rows, 10));
+        assert!(good.bad_row.is_none());
+        assert_eq!(good.rows.len(), 20);
+        assert!(good.rows.iter().all(|&(_, n)| n == 1));
+        assert_eq!(good.buckets.iter().map(Vec::len).sum::<usize>(), 20);
+        // Each piece is in row order, in its key range.
+        for (b, piece) in good.buckets.iter().enumerate() {
+            assert!(
+                piece
+                    .windows(2)
+                    .all(|p| p[0].1.block_height < p[1].1.block_height)
+            );
+            assert!(piece.iter().all(|e| bucket_of(&SPENT_STAGE, &e.0) == b));
+        }
+
+        // Row 18 does not decode, row 15 has a bad checksum: 15 is the error.
+        rows[8] = undecodable_row(18);
+        let last = rows[5].1.len() - 1;
+        rows[5].1[last] ^= 1;
+        let bad = decode_chunk(&SPENT_STAGE, &chunk_of(&rows, 10));
+        assert_eq!(bad.rows.len(), 5);
+        match bad.bad_row {
+            Some(MigrationError::Storage(storage_traits::Error::ChecksumMismatch {
+                table,
+                height,
+                ..
+            })) => assert_eq!((table, height), (Transparent::NAME, Some(15))),
+            other => panic!("expected a checksum mismatch, got {other:?}"),
+        }
+        rows[5] = transparent_row(15);
+        let bad = decode_chunk(&SPENT_STAGE, &chunk_of(&rows, 10));
+        assert_eq!(bad.rows.len(), 8);
+        match bad.bad_row {
+            Some(MigrationError::Storage(storage_traits::Error::Corrupt {
+                table,
+                height,
+                reason,
+                ..
+            })) => {
+                assert_eq!((table, height), (Transparent::NAME, Some(18)));
+                assert!(reason.contains("TransparentTxList"), "{reason}");
+            }
+            other => panic!("expected a decoding error, got {other:?}"),
+        }
+        // At a wrong height the reader reports the row's own content error first.
+        let (k, v) = undecodable_row(40);
+        let err = read_row(&SPENT_STAGE, Height(39), &k, &v).unwrap_err();
+        assert!(err.to_string().contains("TransparentTxList"), "{err}");
+        let (k, v) = transparent_row(40);
+        let err = read_row(&SPENT_STAGE, Height(39), &k, &v).unwrap_err();
+        assert!(err.to_string().contains("gap"), "{err}");
+    }
+
+    #[test]
+    fn counting_is_in_row_order_and_ends_at_the_budget() {
+        // Five chunks of four rows (heights 0..20), one entry each, finishing out of order;
+        // the budget fills at the 10th entry (height 9, in chunk 2); chunk 3 has a bad row,
+        // which is past the batch's end and so not its error.
+        let per_entry = SPENT_STAGE.key_len + ENTRY_ESTIMATE;
+        let rows: Vec<_> = (0..20).map(transparent_row).collect();
+        let mut chunks: Vec<Decoded> = rows
+            .chunks(4)
+            .enumerate()
+            .map(|(i, r)| decode_chunk(&SPENT_STAGE, &chunk_of(r, 4 * i as u32)))
+            .collect();
+        chunks[3].bad_row = Some(MigrationError::NoMetadata);
+        let mut count = Count::new(per_entry, 10 * per_entry, Height(0));
+        let mut arrived: Vec<(usize, Decoded)> = chunks.into_iter().enumerate().collect();
+        arrived.swap(0, 3);
+        arrived.swap(1, 2);
+        for (seq, decoded) in arrived {
+            count.take(Done::Decoded(seq, decoded, RowChunk::default()));
+        }
+        assert_eq!(count.received, 5);
+        assert_eq!(count.last, Some(Height(9)));
+        assert!(count.failure.is_none());
+        assert_eq!(count.entries, 10);
+        let mut heights: Vec<u32> = count
+            .buckets
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.1.block_height)
+            .collect();
+        heights.sort_unstable();
+        assert_eq!(heights, (0..10).collect::<Vec<_>>());
+
+        // The same with a budget past the bad row: the bad row is the error.
+        let mut count = Count::new(per_entry, 100 * per_entry, Height(0));
+        for (seq, r) in rows.chunks(4).enumerate() {
+            let mut decoded = decode_chunk(&SPENT_STAGE, &chunk_of(r, 4 * seq as u32));
+            if seq == 3 {
+                decoded.bad_row = Some(MigrationError::NoMetadata);
+            }
+            count.take(Done::Decoded(seq, decoded, RowChunk::default()));
+        }
+        assert!(matches!(count.failure, Some(MigrationError::NoMetadata)));
+        assert_eq!(count.last, None);
+    }
+
+    #[test]
+    fn batched_checksums_match_the_typed_entry() {
+        // Every group shape: empty, partial, full, full + partial.
+        for n in [0usize, 1, 5, HASH_BATCH, HASH_BATCH + 3, 3 * HASH_BATCH] {
+            for key_len in [32usize, 37] {
+                let entries: Vec<Entry> = (0..n)
+                    .map(|i| {
+                        let mut key = [0u8; MAX_KEY];
+                        for (j, b) in key[..key_len].iter_mut().enumerate() {
+                            *b = (i * 31 + j * 7) as u8;
+                        }
+                        let loc = TxLocation {
+                            block_height: 1000 + i as u32,
+                            tx_index: i as u16,
+                        };
+                        (key, loc)
+                    })
+                    .collect();
+                let values = location_values(key_len, &entries);
+                assert_eq!(values.len(), n);
+                for ((key, loc), v) in entries.iter().zip(&values) {
+                    assert_eq!(
+                        v.to_vec(),
+                        StoredEntryFixed::<TxLocation>::new(&key[..key_len], *loc).to_bytes()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn key_order_is_the_byte_order() {
+        // Keys that tie on the compared word and differ after it, and keys that differ in
+        // every position, both spreads.
+        let mut keys: Vec<Entry> = Vec::new();
+        for i in 0..200u32 {
+            let mut key = [1u8; MAX_KEY];
+            let x = i.wrapping_mul(2_654_435_761);
+            key[1..5].copy_from_slice(&(x % 7).to_be_bytes());
+            key[20..24].copy_from_slice(&x.to_be_bytes());
+            key[36] = (i % 3) as u8;
+            keys.push((
+                key,
+                TxLocation {
+                    block_height: i,
+                    tx_index: 0,
+                },
+            ));
+        }
+        for spread in [0, 1] {
+            let mut by_order = keys.clone();
+            by_order.sort_unstable_by(|a, b| key_order(spread, a, b));
+            let mut by_bytes = keys.clone();
+            by_bytes.sort_unstable_by_key(|e| e.0);
+            assert!(
+                by_order
+                    .iter()
+                    .map(|e| e.0)
+                    .eq(by_bytes.iter().map(|e| e.0))
+            );
+        }
+    }
+}
