@@ -18,6 +18,9 @@
 //!    as it is sealed (the first while the workers seal the others), and the batch commits
 //!    with its progress watermark in one synced transaction.
 //!
+//! The calling thread never idles while there is work: when the decoders fall behind it
+//! decodes the next chunk itself, and while it waits for them it takes queued work.
+//!
 //! The batch is exactly the sequential one (the rows up to the one that fills the budget),
 //! nothing is written before each of its rows has verified, and the errors are those of a
 //! sequential scan, in its order: for the first bad row, its key, framing, checksum, then
@@ -50,7 +53,7 @@ use crate::framework::{MigrationContext, ProgressEvent};
 
 /// Key ranges per batch, sealed independently: the write starts on the first range while
 /// the workers seal the others.
-const BUCKETS: usize = 16;
+const BUCKETS: usize = 32;
 
 /// Bytes of source rows per chunk: enough to keep the hash lanes busy and the hand-overs
 /// rare, small enough that the workers start early and little is read past a batch's end.
@@ -58,7 +61,7 @@ const BUCKETS: usize = 16;
 const CHUNK_BYTES: usize = 256 << 10;
 const MIN_CHUNK_BYTES: usize = 4 << 10;
 
-/// Chunks in flight per worker before the scan waits for one to be decoded.
+/// Chunks in flight per worker; past that, the scan decodes the next chunk itself.
 const CHUNKS_PER_WORKER: usize = 2;
 
 /// Entries hashed per `hash_many` call: enough for the 4-way AVX2 lanes many times over,
@@ -155,16 +158,18 @@ fn scan<S: KvStore>(
                 return Ok(ControlFlow::Continue(()));
             }
             let full = std::mem::replace(&mut chunk, count.spare.pop().unwrap_or_default());
-            pool.submit(Work::Decode(sent, full));
-            sent += 1;
             while let Some(done) = pool.try_done() {
                 count.take(done);
             }
-            while !count.settled() && sent - count.received >= in_flight {
-                match pool.wait_done() {
-                    Some(done) => count.take(done),
-                    None => break,
-                }
+            if sent - count.received < in_flight {
+                pool.submit(Work::Decode(sent, full));
+            } else {
+                // The workers are behind: decode this chunk here rather than wait for them.
+                pool.run_here(Work::Decode(sent, full));
+            }
+            sent += 1;
+            while let Some(done) = pool.try_done() {
+                count.take(done);
             }
             if count.next.0 >= reported.0.saturating_add(every) {
                 reported = count.next;
@@ -190,7 +195,7 @@ fn scan<S: KvStore>(
         sent += 1;
     }
     while !count.settled() && count.received < sent {
-        match pool.wait_done() {
+        match pool.next_done() {
             Some(done) => count.take(done),
             None => break,
         }
@@ -432,29 +437,40 @@ fn decode_chunk(spec: &IndexStage, chunk: &RowChunk) -> Decoded {
         .map(|r| HashManyJob::new(&params, &chunk.bytes[r.start..r.end]))
         .collect();
     hash_many(jobs.iter_mut());
-    let mut decoded = Decoded {
-        rows: Vec::with_capacity(chunk.rows.len()),
-        buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
-        bad_row: None,
-    };
-    let mut row_entries = Vec::new();
+    let mut rows = Vec::with_capacity(chunk.rows.len());
+    let mut bad_row = None;
+    // Every entry takes at least `key_len` bytes of its row (its txid or outpoint), so this
+    // is enough: one allocation, no regrowth.
+    let mut entries: Vec<Entry> = Vec::with_capacity(chunk.bytes.len() / spec.key_len);
     for (job, row) in jobs.iter().zip(&chunk.rows) {
         let key = &chunk.bytes[row.start..row.key_end];
         if job.to_hash().as_bytes() != row.checksum {
-            decoded.bad_row = Some(checksum_mismatch(spec.source, key, row.height).into());
+            bad_row = Some(checksum_mismatch(spec.source, key, row.height).into());
             break;
         }
         let item = &chunk.bytes[row.key_end..row.end];
-        if let Err(e) = (spec.entries)(row.height, item, &mut row_entries) {
-            decoded.bad_row = Some(content_error(spec, key, row.height, e));
+        let before = entries.len();
+        if let Err(e) = (spec.entries)(row.height, item, &mut entries) {
+            entries.truncate(before);
+            bad_row = Some(content_error(spec, key, row.height, e));
             break;
         }
-        decoded.rows.push((row.height, row_entries.len()));
-        for e in row_entries.drain(..) {
-            decoded.buckets[bucket_of(spec, &e.0)].push(e);
-        }
+        rows.push((row.height, entries.len() - before));
     }
-    decoded
+    // Split by key range, each piece allocated at its size.
+    let mut sizes = [0usize; BUCKETS];
+    for e in &entries {
+        sizes[bucket_of(spec, &e.0)] += 1;
+    }
+    let mut buckets: Vec<Vec<Entry>> = sizes.iter().map(|&n| Vec::with_capacity(n)).collect();
+    for e in entries {
+        buckets[bucket_of(spec, &e.0)].push(e);
+    }
+    Decoded {
+        rows,
+        buckets,
+        bad_row,
+    }
 }
 
 /// The BLAKE2b-256 parameters of every checksum: 32-byte output, no key, salt or
@@ -581,7 +597,7 @@ fn commit_batch<S: KvStore>(
         if let Some(s) = sealed[i].take() {
             return s;
         }
-        match pool.wait_done() {
+        match pool.next_done() {
             Some(Done::Sealed(j, s)) => sealed[j] = Some(s),
             Some(Done::Decoded(..)) => {}
             // Only if a worker panicked; the scope re-raises its panic.
@@ -651,6 +667,8 @@ struct Pool<'s> {
     done: Option<Receiver<Done>>,
     /// Work done on the calling thread (no workers, or none left).
     done_here: VecDeque<Done>,
+    /// The workers' queue, from which the calling thread takes work instead of waiting.
+    queue: Option<Arc<Mutex<Receiver<Work>>>>,
     /// Tells the workers to skip the work still queued (the batch failed).
     abort: Arc<AtomicBool>,
 }
@@ -658,8 +676,8 @@ struct Pool<'s> {
 impl<'s> Pool<'s> {
     fn start(scope: &'s Scope<'s, '_>, workers: usize, spec: &'s IndexStage) -> Pool<'s> {
         let abort = Arc::new(AtomicBool::new(false));
-        let (work, done) = if workers == 0 {
-            (None, None)
+        let (work, done, queue) = if workers == 0 {
+            (None, None, None)
         } else {
             let (work_tx, work_rx) = channel::<Work>();
             let (done_tx, done_rx) = channel::<Done>();
@@ -683,7 +701,7 @@ impl<'s> Pool<'s> {
                     }
                 });
             }
-            (Some(work_tx), Some(done_rx))
+            (Some(work_tx), Some(done_rx), Some(work_rx))
         };
         Pool {
             spec,
@@ -691,6 +709,7 @@ impl<'s> Pool<'s> {
             work,
             done,
             done_here: VecDeque::new(),
+            queue,
             abort,
         }
     }
@@ -704,6 +723,11 @@ impl<'s> Pool<'s> {
             },
             None => work,
         };
+        self.run_here(work);
+    }
+
+    /// Does `work` on the calling thread.
+    fn run_here(&mut self, work: Work) {
         let done = do_work(self.spec, work);
         self.done_here.push_back(done);
     }
@@ -718,6 +742,25 @@ impl<'s> Pool<'s> {
         self.done_here
             .pop_front()
             .or_else(|| self.done.as_ref().and_then(|rx| rx.try_recv().ok()))
+    }
+
+    /// Done work; until some is, the calling thread does queued work itself. `None` if
+    /// none can come.
+    fn next_done(&mut self) -> Option<Done> {
+        loop {
+            if let Some(done) = self.try_done() {
+                return Some(done);
+            }
+            // A worker holds the lock only while the queue is empty.
+            let queued = self
+                .queue
+                .as_ref()
+                .and_then(|q| q.try_lock().ok().and_then(|rx| rx.try_recv().ok()));
+            match queued {
+                Some(work) => self.run_here(work),
+                None => return self.wait_done(),
+            }
+        }
     }
 
     /// Done work, waiting for it; `None` if none can come.
