@@ -15,7 +15,8 @@
 //!   each row in place).
 //!
 //! The reads run on two byte-identical copies of one loaded, compacted directory (RocksDB
-//! locks a directory, so each side has its own), each opened once.
+//! locks a directory, so each side has its own), each opened afresh and warmed by a full
+//! scan every round, untimed (see [`ReadFixture`]).
 //!
 //! The figures come from an interleaved measurement (`storage_traits::conformance::interleave`):
 //! `STRATA_BENCH_ROUNDS` rounds (default 15) in which every side of a group runs once, in
@@ -242,14 +243,52 @@ fn bulk_insert<'a>(keys: &'a [Key], values: &'a [Value]) -> Group<'a> {
 }
 
 /// One loaded, compacted directory and a byte-identical copy: the store reads one, raw
-/// RocksDB the other (each holds its directory's lock), each opened once.
+/// RocksDB the other (each holds its directory's lock). Every round opens each side afresh
+/// (untimed) and warms it with a full scan (untimed), so that where an instance's block
+/// cache lands in memory varies from round to round, noise the median of the rounds
+/// cancels, instead of favouring one side for a whole process (an instance kept open for
+/// the run measured a different ratio in each process on the redb backend).
 struct ReadFixture {
-    store: RocksStore,
-    db: DB,
     /// Key order of the point gets: a fixed random permutation.
     probe: Vec<Key>,
     rows: u64,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    trait_dir: tempfile::TempDir,
+    raw_dir: tempfile::TempDir,
+}
+
+impl ReadFixture {
+    /// The store over the trait side's directory, opened and warmed.
+    fn store(&self) -> RocksStore {
+        let store = store_lmdb_compat::open(self.trait_dir.path(), &tables()).unwrap();
+        let mut sum = 0u64;
+        store
+            .begin_read()
+            .unwrap()
+            .visit_range(TABLE, KeyRange::all(), Direction::Forward, &mut |k, v| {
+                sum += consume(k) + consume(v);
+                Ok(ControlFlow::Continue(()))
+            })
+            .unwrap();
+        std::hint::black_box(sum);
+        store
+    }
+
+    /// Raw RocksDB over the raw side's directory, opened and warmed.
+    fn db(&self) -> DB {
+        let db = open_raw(self.raw_dir.path());
+        {
+            let mut it = db.raw_iterator_cf(db.cf_handle(TABLE).unwrap());
+            it.seek_to_first();
+            let mut sum = 0u64;
+            while let Some((k, v)) = it.item() {
+                sum += consume(k) + consume(v);
+                it.next();
+            }
+            it.status().unwrap();
+            std::hint::black_box(sum);
+        }
+        db
+    }
 }
 
 fn read_fixture(keys: &[Key], values: &[Value]) -> ReadFixture {
@@ -282,19 +321,19 @@ fn read_fixture(keys: &[Key], values: &[Value]) -> ReadFixture {
         probe.swap(i, (rng.next() % (i as u64 + 1)) as usize);
     }
     ReadFixture {
-        store: store_lmdb_compat::open(dir.path(), &tables()).unwrap(),
-        db: open_raw(copy.path()),
         probe,
         rows: keys.len() as u64,
-        _dirs: (dir, copy),
+        trait_dir: dir,
+        raw_dir: copy,
     }
 }
 
 fn point_get(fx: &ReadFixture) -> Group<'_> {
     let n = fx.rows;
     let traits = move || {
+        let store = fx.store();
         let start = Stamp::now();
-        let snap = fx.store.begin_read().unwrap();
+        let snap = store.begin_read().unwrap();
         let mut sum = 0u64;
         for k in &fx.probe {
             sum += snap.get(TABLE, k).unwrap().map_or(0, |v| consume(&v));
@@ -304,9 +343,10 @@ fn point_get(fx: &ReadFixture) -> Group<'_> {
         t
     };
     let raw = move || {
+        let db = fx.db();
         let start = Stamp::now();
-        let cf = fx.db.cf_handle(TABLE).unwrap();
-        let snap = fx.db.snapshot();
+        let cf = db.cf_handle(TABLE).unwrap();
+        let snap = db.snapshot();
         let mut sum = 0u64;
         for k in &fx.probe {
             sum += snap.get_cf(cf, k).unwrap().map_or(0, |v| consume(&v));
@@ -330,8 +370,9 @@ fn point_get(fx: &ReadFixture) -> Group<'_> {
 fn range_scan(fx: &ReadFixture) -> Group<'_> {
     let n = fx.rows;
     let traits = move || {
+        let store = fx.store();
         let start = Stamp::now();
-        let snap = fx.store.begin_read().unwrap();
+        let snap = store.begin_read().unwrap();
         let (mut rows, mut sum) = (0u64, 0u64);
         for row in snap
             .range(TABLE, KeyRange::all(), Direction::Forward)
@@ -347,8 +388,9 @@ fn range_scan(fx: &ReadFixture) -> Group<'_> {
         t
     };
     let traits_visit = move || {
+        let store = fx.store();
         let start = Stamp::now();
-        let snap = fx.store.begin_read().unwrap();
+        let snap = store.begin_read().unwrap();
         let (mut rows, mut sum) = (0u64, 0u64);
         snap.visit_range(TABLE, KeyRange::all(), Direction::Forward, &mut |k, v| {
             sum += consume(k) + consume(v);
@@ -362,9 +404,10 @@ fn range_scan(fx: &ReadFixture) -> Group<'_> {
         t
     };
     let raw = move || {
+        let db = fx.db();
         let start = Stamp::now();
-        let cf = fx.db.cf_handle(TABLE).unwrap();
-        let snap = fx.db.snapshot();
+        let cf = db.cf_handle(TABLE).unwrap();
+        let snap = db.snapshot();
         let (mut rows, mut sum) = (0u64, 0u64);
         for row in snap.iterator_cf(cf, IteratorMode::Start) {
             let (k, v) = row.unwrap();
@@ -377,9 +420,10 @@ fn range_scan(fx: &ReadFixture) -> Group<'_> {
         t
     };
     let raw_borrowed = move || {
+        let db = fx.db();
         let start = Stamp::now();
-        let cf = fx.db.cf_handle(TABLE).unwrap();
-        let snap = fx.db.snapshot();
+        let cf = db.cf_handle(TABLE).unwrap();
+        let snap = db.snapshot();
         let (mut rows, mut sum) = (0u64, 0u64);
         let mut it = snap.raw_iterator_cf(cf);
         it.seek_to_first();

@@ -23,7 +23,8 @@
 //!
 //! Times are the benchmark thread's on-CPU time unless `STRATA_BENCH_CLOCK=wall` (see
 //! `storage_traits::conformance::bench_clock`). Both sides of the read benchmarks read
-//! byte-identical database files (one built, then copied), each open once.
+//! byte-identical database files (one built, then copied), each opened afresh and warmed
+//! by a full scan every round, untimed (see [`ReadFixture`]).
 
 use std::hint::black_box;
 use std::ops::{Bound, ControlFlow};
@@ -248,11 +249,49 @@ fn consume(bytes: &[u8]) -> usize {
 }
 
 /// The read side: one database built through the traits, then copied, so both sides read
-/// byte-identical files, each opened once.
+/// byte-identical files. Every round opens each side's database afresh (untimed) and warms
+/// its cache with a full scan (untimed): a database kept open for the whole run measured a
+/// different trait / raw ratio in each process (1.04 in one, 1.22 in the next, for the
+/// same binary and every round of a process alike), an effect of where each instance's
+/// cache landed in memory that interleaving within one process cannot cancel; fresh
+/// instances every round turn it into noise that the median of the rounds does.
 struct ReadFixture {
-    store: RedbStore,
-    db: redb::Database,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    trait_dir: tempfile::TempDir,
+    raw_dir: tempfile::TempDir,
+}
+
+impl ReadFixture {
+    /// The store over the trait side's copy, opened and warmed.
+    fn store(&self) -> RedbStore {
+        let store = RedbStore::open(self.trait_dir.path(), SPECS).unwrap();
+        let mut bytes = 0usize;
+        store
+            .begin_read()
+            .unwrap()
+            .visit_range(TABLE, KeyRange::all(), Direction::Forward, &mut |k, v| {
+                bytes += consume(k) + consume(v);
+                Ok(ControlFlow::Continue(()))
+            })
+            .unwrap();
+        black_box(bytes);
+        store
+    }
+
+    /// Raw redb over the raw side's copy, opened and warmed.
+    fn db(&self) -> redb::Database {
+        let db = redb::Database::open(self.raw_dir.path().join(DB_FILE_NAME)).unwrap();
+        {
+            let txn = db.begin_read().unwrap();
+            let table = txn.open_table(DEF).unwrap();
+            let mut bytes = 0usize;
+            for row in table.range::<&[u8]>(..).unwrap() {
+                let (k, v) = row.unwrap();
+                bytes += consume(k.value()) + consume(v.value());
+            }
+            black_box(bytes);
+        }
+        db
+    }
 }
 
 fn read_fixture(d: &Data) -> ReadFixture {
@@ -270,19 +309,16 @@ fn read_fixture(d: &Data) -> ReadFixture {
         raw_dir.path().join(DB_FILE_NAME),
     )
     .unwrap();
-    ReadFixture {
-        store: RedbStore::open(trait_dir.path(), SPECS).unwrap(),
-        db: redb::Database::open(raw_dir.path().join(DB_FILE_NAME)).unwrap(),
-        _dirs: (trait_dir, raw_dir),
-    }
+    ReadFixture { trait_dir, raw_dir }
 }
 
 /// Point gets of every key in random order, one snapshot; each side returns its time.
 fn point_get<'a>(fx: &'a ReadFixture, keys: &'a [&'a Key]) -> Group<'a> {
     let check = |bytes: usize| assert!(bytes >= N as usize * VALUE_LEN);
     let traits = move || {
+        let store = fx.store();
         let start = Stamp::now();
-        let r = fx.store.begin_read().unwrap();
+        let r = store.begin_read().unwrap();
         let mut bytes = 0usize;
         for k in keys {
             bytes += r.get(TABLE, &k[..]).unwrap().map_or(0, |v| consume(&v));
@@ -292,8 +328,9 @@ fn point_get<'a>(fx: &'a ReadFixture, keys: &'a [&'a Key]) -> Group<'a> {
         t
     };
     let raw = move || {
+        let db = fx.db();
         let start = Stamp::now();
-        let txn = fx.db.begin_read().unwrap();
+        let txn = db.begin_read().unwrap();
         let table = txn.open_table(DEF).unwrap();
         let mut bytes = 0usize;
         for k in keys {
@@ -305,8 +342,9 @@ fn point_get<'a>(fx: &'a ReadFixture, keys: &'a [&'a Key]) -> Group<'a> {
     };
     // Raw redb copying each value into an owned `Vec`, as `KvRead::get` must.
     let raw_owned = move || {
+        let db = fx.db();
         let start = Stamp::now();
-        let txn = fx.db.begin_read().unwrap();
+        let txn = db.begin_read().unwrap();
         let table = txn.open_table(DEF).unwrap();
         let mut bytes = 0usize;
         for k in keys {
@@ -346,8 +384,9 @@ fn point_get<'a>(fx: &'a ReadFixture, keys: &'a [&'a Key]) -> Group<'a> {
 /// A forward scan over all rows, one snapshot; each side returns its time.
 fn scan(fx: &ReadFixture) -> Group<'_> {
     let traits = move || {
+        let store = fx.store();
         let start = Stamp::now();
-        let r = fx.store.begin_read().unwrap();
+        let r = store.begin_read().unwrap();
         let (mut n, mut bytes) = (0u64, 0usize);
         for row in r.range(TABLE, KeyRange::all(), Direction::Forward).unwrap() {
             let (k, v) = row.unwrap();
@@ -360,8 +399,9 @@ fn scan(fx: &ReadFixture) -> Group<'_> {
         t
     };
     let traits_visit = move || {
+        let store = fx.store();
         let start = Stamp::now();
-        let r = fx.store.begin_read().unwrap();
+        let r = store.begin_read().unwrap();
         let (mut n, mut bytes) = (0u64, 0usize);
         r.visit_range(TABLE, KeyRange::all(), Direction::Forward, &mut |k, v| {
             bytes += consume(k) + consume(v);
@@ -375,8 +415,9 @@ fn scan(fx: &ReadFixture) -> Group<'_> {
         t
     };
     let raw = move || {
+        let db = fx.db();
         let start = Stamp::now();
-        let txn = fx.db.begin_read().unwrap();
+        let txn = db.begin_read().unwrap();
         let table = txn.open_table(DEF).unwrap();
         let (mut n, mut bytes) = (0u64, 0usize);
         for row in table.range::<&[u8]>(..).unwrap() {
@@ -393,8 +434,9 @@ fn scan(fx: &ReadFixture) -> Group<'_> {
     // owned `(Vec<u8>, Vec<u8>)`): the part of `trait_range`'s cost that is the owned-row
     // contract rather than this crate.
     let raw_owned = move || {
+        let db = fx.db();
         let start = Stamp::now();
-        let txn = fx.db.begin_read().unwrap();
+        let txn = db.begin_read().unwrap();
         let table = txn.open_table(DEF).unwrap();
         let (mut n, mut bytes) = (0u64, 0usize);
         for row in table.range::<&[u8]>(..).unwrap() {
