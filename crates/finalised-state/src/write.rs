@@ -585,10 +585,16 @@ impl Batch {
 }
 
 /// How many counted outputs of the transaction at `location` are unspent in `r`.
-fn counted_unspent(r: &impl KvRead, txid: &TxId, location: TxLocation) -> Result<u64> {
-    let list = r
-        .get_row::<Transparent>(&Height(location.block_height))?
-        .unwrap_or_default();
+/// How many of `txid`'s counted outputs are unspent in `r`. Its block's row comes through
+/// `rows`: a block spending many outputs of one big earlier block (a spam band's chained
+/// transfers) decodes that block's row once, not once per spent transaction.
+fn counted_unspent(
+    rows: &mut RowCache,
+    r: &impl KvRead,
+    txid: &TxId,
+    location: TxLocation,
+) -> Result<u64> {
+    let list = Batch::transparent_row(rows, r, location.block_height)?;
     let Some(Some(tx)) = list.0.get(location.tx_index as usize) else {
         return Ok(0);
     };
@@ -818,7 +824,8 @@ impl<B: Backend> DbWrite for FinalisedState<B> {
         let mut w = self.store.begin_write()?;
         let mut acc = self.load_accumulator(&w, tip.map(|(h, _)| h))?;
         let mut batch = Batch::default();
-        let spends = batch.stage_block(&mut RowCache::default(), &mut w, &block, height)?;
+        let mut rows = RowCache::default();
+        let spends = batch.stage_block(&mut rows, &mut w, &block, height)?;
 
         if let Some(acc) = acc.as_mut() {
             // Earlier transactions whose outputs this block spends: their counts before the
@@ -831,7 +838,7 @@ impl<B: Backend> DbWrite for FinalisedState<B> {
                     .map(|(op, p)| (op, p.location, p.output)),
             );
             for (txid, (location, removed)) in &earlier {
-                let before = counted_unspent(&w, txid, *location)?;
+                let before = counted_unspent(&mut rows, &w, txid, *location)?;
                 acc.apply(&TxDelta {
                     txid: *txid,
                     counted_unspent_before: before,
@@ -907,6 +914,7 @@ impl<B: Backend> DbWrite for FinalisedState<B> {
 
         // The accumulator first, while the block's spent rows are still there.
         if let Some(acc) = acc.as_mut() {
+            let mut rows = RowCache::default();
             let mut spent_earlier: Vec<(Outpoint, TxLocation, TxOutCompact)> = Vec::new();
             for tx in transparent.0.iter().flatten() {
                 for input in &tx.vin {
@@ -921,14 +929,17 @@ impl<B: Backend> DbWrite for FinalisedState<B> {
                         }
                     })?;
                     if location.block_height < height.0 {
-                        let out = previous_output(&w, &op)?.ok_or_else(|| Error::Corrupt {
-                            table: Transparent::NAME,
-                            key: hex::encode(Height(location.block_height).encode_key()),
-                            height: Some(location.block_height),
-                            reason: format!(
-                                "output {}:{} spent by the tip is missing",
-                                op.prev_txid, op.prev_index
-                            ),
+                        let list = Batch::transparent_row(&mut rows, &w, location.block_height)?;
+                        let out = output_at(&list, location, op.prev_index).ok_or_else(|| {
+                            Error::Corrupt {
+                                table: Transparent::NAME,
+                                key: hex::encode(Height(location.block_height).encode_key()),
+                                height: Some(location.block_height),
+                                reason: format!(
+                                    "output {}:{} spent by the tip is missing",
+                                    op.prev_txid, op.prev_index
+                                ),
+                            }
                         })?;
                         spent_earlier.push((op, location, out));
                     }
@@ -936,7 +947,7 @@ impl<B: Backend> DbWrite for FinalisedState<B> {
             }
             let earlier = group_by_txid(spent_earlier.iter().map(|(op, l, o)| (op, *l, *o)));
             for (txid, (location, restored)) in &earlier {
-                let before = counted_unspent(&w, txid, *location)?;
+                let before = counted_unspent(&mut rows, &w, txid, *location)?;
                 acc.apply(&TxDelta {
                     txid: *txid,
                     counted_unspent_before: before,
