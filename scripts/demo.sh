@@ -4,7 +4,7 @@
 # `strata demo`, which generates a synthetic Zcash-shaped chain, ingests it into a new tiered
 # store (hot chunks, closed chunks frozen into packs), verifies everything and prints stats,
 # chunk states and txoutsetinfo.
-#   bash scripts/demo.sh [--blocks N] [--seed S] [--dir DIR] [--chunk-size H] [--no-spam] [--no-tiers]
+#   bash scripts/demo.sh [--blocks N] [--seed S] [--dir DIR] [--chunk-size H] [--spam|--no-spam] [--no-tiers]
 #   (see `strata demo --help`)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -35,8 +35,14 @@ pub struct DemoArgs {
     /// The generator's seed (the same seed gives the same chain, byte for byte).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// No spam band (by default 10 % of the chain, 60 % of the way in, are ~2 MB blocks of
-    /// fan-out and chained transfers).
+    /// Add a spam band: 10 % of the chain, 60 % of the way in, ~2 MB blocks of fan-out and
+    /// chained transfers. On by default with `--no-tiers` (the bulk sync takes it in
+    /// seconds); off by default in the tiered demo, which ingests height by height, where
+    /// each spam block re-reads and re-verifies the ~2 MB rows it spends from, so the band
+    /// takes tens of minutes (a known performance gap of per-height writes).
+    #[arg(long, conflicts_with = "no_spam")]
+    pub spam: bool,
+    /// No spam band.
     #[arg(long)]
     pub no_spam: bool,
     /// Byte budget of one bulk-sync batch, in MiB (the finalised-state-only demo).
@@ -119,10 +125,15 @@ pub fn run(g: &Global, a: DemoArgs) -> Result<()> {
 
     step(g.json, 1, "generating a synthetic Zcash-shaped chain");
     let mut cfg = SynthConfig::new(a.blocks, a.seed);
-    cfg.spam_band = if a.no_spam {
-        None
+    let spam = if a.spam || a.no_spam {
+        a.spam
     } else {
+        !with_tiers(&a)
+    };
+    cfg.spam_band = if spam {
         SynthConfig::default_spam_band(0, a.blocks)
+    } else {
+        None
     };
     let t = Instant::now();
     let pb = progress::bar(u64::from(a.blocks), "generating", "blocks");
