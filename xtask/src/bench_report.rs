@@ -648,7 +648,18 @@ fn run_pass(
 
     for name in tiered {
         let Some(exe) = exes.get(name) else { continue };
-        let (done, lines, load) = run_bench(exe, "crates/tiered", criterion_quick, &[], work)?;
+        // `--quick`: a shorter chain and fewer rounds (the full run takes the bench's defaults).
+        let tiered_env: Vec<(&str, String)> = if quick {
+            vec![
+                ("TIERED_BENCH_HEIGHTS", "1000".into()),
+                ("TIERED_BENCH_CHUNK", "100".into()),
+                ("TIERED_BENCH_ROUNDS", "3".into()),
+            ]
+        } else {
+            vec![]
+        };
+        let (done, lines, load) =
+            run_bench(exe, "crates/tiered", criterion_quick, &tiered_env, work)?;
         if lines.is_empty() {
             pass.notes.push(format!(
                 "tiered bench `{name}` ran ({:.0} s) but printed no `STRATA-BENCH` line, so it has no row above",
