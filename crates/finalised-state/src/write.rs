@@ -600,7 +600,6 @@ impl Batch {
     }
 }
 
-/// How many counted outputs of the transaction at `location` are unspent in `r`.
 /// How many of `txid`'s counted outputs are unspent in `r`. Its block's row comes through
 /// `rows`: a block spending many outputs of one big earlier block (a spam band's chained
 /// transfers) decodes that block's row once, not once per spent transaction.
@@ -928,9 +927,10 @@ impl<B: Backend> DbWrite for FinalisedState<B> {
         let transparent = w.get_row::<Transparent>(&height)?.unwrap_or_default();
         let mut acc = self.load_accumulator(&w, Some(height))?;
 
+        // Rows of the blocks this one spends from, decoded once for the whole rollback.
+        let mut rows = RowCache::default();
         // The accumulator first, while the block's spent rows are still there.
         if let Some(acc) = acc.as_mut() {
-            let mut rows = RowCache::default();
             let mut spent_earlier: Vec<(Outpoint, TxLocation, TxOutCompact)> = Vec::new();
             for tx in transparent.0.iter().flatten() {
                 for input in &tx.vin {
@@ -1008,9 +1008,11 @@ impl<B: Backend> DbWrite for FinalisedState<B> {
             };
             for (input_index, input) in tx.vin.iter().enumerate() {
                 let Some(op) = input.outpoint() else { continue };
-                let prev_location = w.get_row::<TxidLocation>(&op.prev_txid)?;
-                let prev_out = previous_output(&w, &op)?;
-                let (Some(prev_location), Some(out)) = (prev_location, prev_out) else {
+                let Some(prev_location) = w.get_row::<TxidLocation>(&op.prev_txid)? else {
+                    continue;
+                };
+                let list = Batch::transparent_row(&mut rows, &w, prev_location.block_height)?;
+                let Some(out) = output_at(&list, prev_location, op.prev_index) else {
                     continue;
                 };
                 if !out.script_type.is_spendable() {
