@@ -5,8 +5,8 @@
 //! A data directory is *tiered* when it holds [`CONF_FILE`]: the chunk geometry the CLI
 //! created the tiers with (the catalog pins it too, and refuses another; the file is how
 //! the CLI knows which to ask for). Without the feature, the commands that need the tiers
-//! say so in one line. The hot stores are RocksDB, which is why the tiers are a feature:
-//! the default build (and the demo on a fresh machine) compiles no C++.
+//! say so in one line. The hot stores are RocksDB, which is why the tiers are a feature (on
+//! by default): `--no-default-features --features redb` builds a tool that compiles no C++.
 
 use std::path::Path;
 
