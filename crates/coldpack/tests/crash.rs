@@ -14,8 +14,9 @@ use coldpack::cas::MAIN;
 use coldpack::derived::TxidPrefixExtractor;
 use coldpack::traits::ColdState;
 use coldpack::{Cas, Codec, Error, FreezeConfig, Freezer, LocalDirBackend, Step};
-use common::{FileCatalog, TestLayout, tree_bytes, write_fixture};
+use common::{FileCatalog, TestLayout, write_fixture};
 use fixtures::SynthConfig;
+use storage_traits::conformance::files::tree_bytes;
 
 const SIZE: u32 = 60;
 const CHUNKS: u32 = 4;

@@ -788,6 +788,36 @@ macro_rules! conformance_tests {
     };
 }
 
+/// Helpers for tests that compare what crates wrote to disk byte for byte.
+pub mod files {
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    /// Every file under `dir` (path relative to `dir` → bytes); empty when `dir` does not
+    /// exist. Panics on I/O errors: a test helper.
+    pub fn tree_bytes(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in rd {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.insert(
+                        p.strip_prefix(dir).unwrap().to_path_buf(),
+                        std::fs::read(&p).unwrap(),
+                    );
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Helpers for crash tests that re-run the test binary as a child process and kill it:
 /// spawning, draining its stdout, and a seeded PRNG whose seed is printed for replay.
 pub mod child {

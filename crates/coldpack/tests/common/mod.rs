@@ -249,26 +249,3 @@ pub fn write_fixture(dir: &Path, cfg: &SynthConfig, blocks: u32) {
 pub fn is_loss(e: &Error) -> bool {
     e.is_loss()
 }
-
-/// Every file under `dir` (relative path → bytes), for byte-for-byte comparisons.
-pub fn tree_bytes(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(
-                    p.strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
-}

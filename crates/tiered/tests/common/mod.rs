@@ -13,6 +13,7 @@ use coldpack::BulkBackend;
 use finalised_state::{Network, OpenValidation};
 use fixtures::{SynthConfig, synth_chain};
 use storage_traits::Versioned;
+use storage_traits::conformance::files::tree_bytes;
 use storage_traits::model::IndexedBlock;
 use tiered::{Geometry, TieredConfig, TieredStore};
 
@@ -51,27 +52,14 @@ pub fn write_lake(dir: &Path, blocks: u32) {
 
 /// Every pack under `root` (relative path → bytes).
 pub fn packs(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for kind in [tiered::PAYLOAD_KIND, tiered::TXID_INDEX_KIND] {
-        let mut stack = vec![root.join(kind)];
-        while let Some(d) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else {
-                continue;
-            };
-            for e in rd {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    out.insert(
-                        p.strip_prefix(root).unwrap().to_path_buf(),
-                        std::fs::read(&p).unwrap(),
-                    );
-                }
-            }
-        }
-    }
-    out
+    [tiered::PAYLOAD_KIND, tiered::TXID_INDEX_KIND]
+        .into_iter()
+        .flat_map(|kind| {
+            tree_bytes(&root.join(kind))
+                .into_iter()
+                .map(move |(p, bytes)| (Path::new(kind).join(p), bytes))
+        })
+        .collect()
 }
 
 /// A reference root: the whole chain ingested and frozen without interruption.
