@@ -272,7 +272,7 @@ impl Trailer {
 /// The per-record CRC32C: over the record's height (u32 LE) and its stored bytes, so a
 /// record moved to another position fails too.
 pub fn record_crc(height: u32, stored: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc32c::crc32c(&height.to_le_bytes()), stored)
+    crate::crc::crc32c_append(crc32c::crc32c(&height.to_le_bytes()), stored)
 }
 
 pub(crate) fn le32(b: &[u8]) -> u32 {

@@ -16,6 +16,7 @@
 
 pub mod bulk;
 pub mod cas;
+pub mod crc;
 pub mod derived;
 pub mod error;
 pub mod format;

@@ -137,7 +137,7 @@ impl<R: ReadAt> PackReader<R> {
                 .map_err(io(&path))?;
             idx
         };
-        let crc = crc32c::crc32c(&index);
+        let crc = crate::crc::crc32c(&index);
         if crc != trailer.index_crc32c {
             return Err(corrupt(format!(
                 "index checksum mismatch: trailer {:08x}, computed {crc:08x}",

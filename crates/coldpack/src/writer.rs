@@ -254,7 +254,7 @@ impl<W: Write> PackWriter<W> {
             record_count: self.count,
             data_size: self.data_size,
             index_size: self.index.len() as u64,
-            index_crc32c: crc32c::crc32c(&self.index),
+            index_crc32c: crate::crc::crc32c(&self.index),
             content_hash: finalize32(&state),
         };
         let bytes = trailer.encode();
