@@ -8,7 +8,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::Mutex;
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::error::{Error, Result, io};
@@ -272,8 +273,10 @@ impl<W: Write> PackWriter<W> {
 
 /// The BLAKE2b-256 of everything written, computed on a second thread: the writer writes a
 /// 1 MiB chunk to the sink, then hands it to the hasher and fills the next one, so hashing
-/// overlaps compression, CRCs and I/O. Chunks come back to be reused. A pack smaller than
-/// one chunk is hashed inline (no thread).
+/// overlaps compression, CRCs and I/O (a freeze costs about the longer of the two, not
+/// their sum, when the machine has a core for each). The hasher is fed in write order, so
+/// the hash is the same as one pass over the file. A pack smaller than one chunk is hashed
+/// inline (no thread).
 struct HashPipe {
     pending: Vec<u8>,
     worker: Option<Worker>,
@@ -283,34 +286,62 @@ struct HashPipe {
 
 struct Worker {
     tx: Option<SyncSender<Vec<u8>>>,
-    recycled: Receiver<Vec<u8>>,
     handle: Option<JoinHandle<blake2b_simd::State>>,
+}
+
+/// Chunk buffers kept between packs. A fresh buffer costs a page fault (and the kernel
+/// zeroing the page) per 4 KiB the first time it is filled — about a fifth of the writer
+/// thread's time when every pack allocated its own — so hashed chunks come back here and
+/// the next chunk, of this pack or the next one, reuses them. At most [`POOL_MAX`] buffers
+/// of at most [`POOL_BUFFER_MAX`] bytes are kept.
+static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// Enough for the chunks in flight of one pack (the channel's [`IN_FLIGHT`], the one being
+/// hashed, the one being filled) and a second pack freezing at the same time.
+const POOL_MAX: usize = 2 * (IN_FLIGHT + 2);
+/// A buffer grown past this by a large record is freed rather than kept.
+const POOL_BUFFER_MAX: usize = 4 * CHUNK;
+/// Chunks queued for the hashing thread at most (the writer waits when it is this far
+/// ahead).
+const IN_FLIGHT: usize = 4;
+
+fn pooled_buffer() -> Vec<u8> {
+    let reused = POOL.lock().ok().and_then(|mut p| p.pop());
+    reused.unwrap_or_else(|| Vec::with_capacity(2 * CHUNK))
+}
+
+fn return_buffer(mut buf: Vec<u8>) {
+    if buf.capacity() > POOL_BUFFER_MAX {
+        return;
+    }
+    buf.clear();
+    if let Ok(mut pool) = POOL.lock()
+        && pool.len() < POOL_MAX
+    {
+        pool.push(buf);
+    }
 }
 
 impl HashPipe {
     fn start() -> HashPipe {
         HashPipe {
-            pending: Vec::new(),
+            pending: pooled_buffer(),
             worker: None,
             inline: None,
         }
     }
 
     fn spawn() -> Worker {
-        let (tx, rx) = sync_channel::<Vec<u8>>(4);
-        let (back_tx, back_rx) = sync_channel::<Vec<u8>>(4);
+        let (tx, rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
         let handle = std::thread::spawn(move || {
             let mut state = blake2b256_state();
-            for mut buf in rx {
+            for buf in rx {
                 state.update(&buf);
-                buf.clear();
-                let _ = back_tx.try_send(buf);
+                return_buffer(buf);
             }
             state
         });
         Worker {
             tx: Some(tx),
-            recycled: back_rx,
             handle: Some(handle),
         }
     }
@@ -330,11 +361,7 @@ impl HashPipe {
             return Ok(());
         }
         let w = self.worker.get_or_insert_with(HashPipe::spawn);
-        let next = w
-            .recycled
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(2 * CHUNK));
-        let full = std::mem::replace(&mut self.pending, next);
+        let full = std::mem::replace(&mut self.pending, pooled_buffer());
         let sent = w.tx.as_ref().map(|tx| tx.send(full).is_ok());
         if sent != Some(true) {
             return Err(Error::Writer {
@@ -358,6 +385,12 @@ impl HashPipe {
             path: path.to_path_buf(),
             reason: "the hashing thread failed".into(),
         })
+    }
+}
+
+impl Drop for HashPipe {
+    fn drop(&mut self) {
+        return_buffer(std::mem::take(&mut self.pending));
     }
 }
 

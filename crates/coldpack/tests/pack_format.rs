@@ -403,3 +403,120 @@ fn multi_chunk_pack_hashes_match() {
         assert_eq!(r.verify_full().unwrap(), s.object_hash);
     }
 }
+
+/// A sink that accepts `limit` bytes and then fails every write.
+struct FailingSink {
+    written: usize,
+    limit: usize,
+}
+
+impl std::io::Write for FailingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.written >= self.limit {
+            return Err(std::io::Error::other("disk full (test)"));
+        }
+        let n = buf.len().min(self.limit - self.written);
+        self.written += n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A sink that fails part-way through a pack — in the first chunk, at a chunk boundary,
+/// while the hashing thread is busy, in the index or trailer — makes `push` or `finish`
+/// return an I/O error naming the sink's path: no panic, no summary, and the hashing
+/// thread is shut down with the writer.
+#[test]
+fn write_errors_are_reported_by_the_pipelined_writer() {
+    let recs: Vec<Vec<u8>> = (0..24u32)
+        .map(|i| (0..300_000u32).map(|j| (i ^ j) as u8).collect())
+        .collect();
+    let full = pack_to_vec(opts(Codec::None, 0), recs.iter().map(|r| r.as_slice()))
+        .unwrap()
+        .0
+        .len();
+    for limit in [
+        0,
+        100,
+        (1 << 20) - 1,
+        1 << 20,
+        (1 << 20) + 5,
+        5 << 20,
+        full - 50,
+    ] {
+        let sink = FailingSink { written: 0, limit };
+        let mut w = PackWriter::new(sink, Path::new("failing-sink"), opts(Codec::None, 0)).unwrap();
+        let mut err = None;
+        for r in &recs {
+            if let Err(e) = w.push(r) {
+                err = Some(e);
+                break;
+            }
+        }
+        let err = match err {
+            Some(e) => e,
+            None => w
+                .finish_into()
+                .err()
+                .expect("the sink failed, so must the pack"),
+        };
+        match &err {
+            Error::Io { path, source } => {
+                assert_eq!(path, Path::new("failing-sink"), "limit {limit}");
+                assert!(
+                    source.to_string().contains("disk full"),
+                    "limit {limit}: {source}"
+                );
+            }
+            other => panic!("limit {limit}: expected an I/O error, got {other}"),
+        }
+    }
+}
+
+/// Packs written at the same time on several threads (sharing the writer's chunk buffers)
+/// are byte-identical to one written alone, in memory and on disk.
+#[test]
+fn concurrent_pipelined_writers_give_identical_packs() {
+    let recs: Vec<Vec<u8>> = (0..40u32)
+        .map(|i| {
+            // Varied sizes, some above the 1 MiB chunk.
+            let len = if i % 9 == 4 {
+                1_500_000
+            } else {
+                20_000 + 7_919 * i as usize
+            };
+            (0..len as u32)
+                .map(|j| (i.wrapping_mul(13) ^ j ^ (j >> 9)) as u8)
+                .collect()
+        })
+        .collect();
+    let (want, summary) =
+        pack_to_vec(opts(Codec::None, 9), recs.iter().map(|r| r.as_slice())).unwrap();
+    assert_eq!(summary.object_hash, blake2b256(&want));
+    let dir = tempfile::tempdir().unwrap();
+    std::thread::scope(|s| {
+        for t in 0..3 {
+            let (recs, want, summary, dir) = (&recs, &want, &summary, dir.path());
+            s.spawn(move || {
+                for round in 0..2 {
+                    let (bytes, s2) =
+                        pack_to_vec(opts(Codec::None, 9), recs.iter().map(|r| r.as_slice()))
+                            .unwrap();
+                    assert!(bytes == *want && s2 == *summary, "thread {t} round {round}");
+                    let p = dir.join(format!("{t}-{round}.pack"));
+                    let mut w = PackWriter::create_new(&p, opts(Codec::None, 9)).unwrap();
+                    for r in recs {
+                        w.push(r).unwrap();
+                    }
+                    assert_eq!(&w.finish().unwrap(), summary);
+                    assert!(
+                        std::fs::read(&p).unwrap() == *want,
+                        "thread {t} round {round}"
+                    );
+                }
+            });
+        }
+    });
+}
