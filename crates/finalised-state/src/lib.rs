@@ -32,6 +32,7 @@
 mod backend;
 mod config;
 pub mod migrate;
+mod rows;
 mod state;
 mod txoutset;
 mod validate;

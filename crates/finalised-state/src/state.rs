@@ -14,6 +14,7 @@ use storage_traits::{Capability, Durability, Error, Result, TableKey};
 use crate::backend::{Backend, KNOWN_BACKENDS};
 use crate::config::{Config, OpenValidation};
 use crate::migrate::MigrateOptions;
+use crate::rows::RowCache;
 
 /// The finalised-state database over backend `B`.
 pub struct FinalisedState<B: Backend> {
@@ -27,8 +28,10 @@ pub struct FinalisedState<B: Backend> {
     /// Every height at or below this has passed full read-back validation (or the write
     /// path's checks in this process).
     pub(crate) validated_tip: Mutex<Option<Height>>,
-    /// Serialises this process's writers, so tip checks and commits do not interleave.
-    pub(crate) write_lock: Mutex<()>,
+    /// Serialises this process's writers, so tip checks and commits do not interleave, and
+    /// holds the transparent rows they read outputs from (kept across writes: a block
+    /// written height by height spends from the same recent rows as its predecessors).
+    pub(crate) write_lock: Mutex<RowCache>,
 }
 
 /// The accumulator with its freshness against the tip.
@@ -110,7 +113,7 @@ impl<B: Backend> FinalisedState<B> {
             _lock: lock_file,
             tip: Mutex::new(None),
             validated_tip: Mutex::new(None),
-            write_lock: Mutex::new(()),
+            write_lock: Mutex::new(RowCache::default()),
         };
         state.check_metadata(migrate_options)?;
         *lock(&state.tip) = state.read_tip()?;
@@ -509,12 +512,14 @@ impl<B: Backend> BlockTransparentExt for FinalisedState<B> {
     fn get_previous_output(&self, outpoint: Outpoint) -> Result<TxOutCompact> {
         self.require(Capability::BLOCK_TRANSPARENT_EXT)?;
         let r = self.store.begin_read()?;
-        crate::write::previous_output(&r, &outpoint)?.ok_or_else(|| Error::NotAvailable {
-            what: format!(
-                "output {}:{} (unknown transaction or index out of range)",
-                outpoint.prev_txid, outpoint.prev_index
-            ),
-        })
+        crate::write::previous_output(&mut RowCache::with_byte_cap(0), &r, &outpoint)?.ok_or_else(
+            || Error::NotAvailable {
+                what: format!(
+                    "output {}:{} (unknown transaction or index out of range)",
+                    outpoint.prev_txid, outpoint.prev_index
+                ),
+            },
+        )
     }
 }
 

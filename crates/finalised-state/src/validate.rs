@@ -12,6 +12,7 @@ use storage_traits::table::*;
 use storage_traits::{Error, Result, TableKey};
 
 use crate::backend::Backend;
+use crate::rows::RowCache;
 use crate::state::{FinalisedState, lock};
 
 fn mismatch(table: &'static str, key: Vec<u8>, height: Height, reason: String) -> Error {
@@ -26,6 +27,7 @@ fn mismatch(table: &'static str, key: Vec<u8>, height: Height, reason: String) -
 /// Validates the block at `height` against every table, with `prev_hash` the hash stored
 /// at `height - 1` (`None` at the bottom of the store). Returns the block's hash.
 pub(crate) fn validate_block(
+    rows: &mut RowCache,
     r: &impl KvRead,
     height: Height,
     prev_hash: Option<BlockHash>,
@@ -147,7 +149,7 @@ pub(crate) fn validate_block(
                     ));
                 }
             }
-            let Some(prev) = crate::write::previous_output(r, &op)? else {
+            let Some(prev) = crate::write::previous_output(rows, r, &op)? else {
                 return Err(mismatch(
                     Spent::NAME,
                     op.encode_key(),
@@ -233,6 +235,8 @@ impl<B: Backend> FinalisedState<B> {
         let mut count = 0u64;
         let mut last = None;
         let mut expected_next: Option<u32> = None;
+        // Outputs spent by later blocks, read from rows this pass verifies once each.
+        let mut rows = RowCache::default();
         for row in r.range(Headers::NAME, KeyRange::all(), Direction::Forward)? {
             let (key, _) = row?;
             let height = Height::decode_key(&key).map_err(|e| Error::Corrupt {
@@ -251,7 +255,7 @@ impl<B: Backend> FinalisedState<B> {
                     format!("gap: expected height {next}"),
                 ));
             }
-            prev = Some(validate_block(&r, height, prev)?);
+            prev = Some(validate_block(&mut rows, &r, height, prev)?);
             expected_next = Some(height.0 + 1);
             last = Some(height);
             progress(height);
@@ -295,7 +299,7 @@ impl<B: Backend> FinalisedState<B> {
         } else {
             None
         };
-        validate_block(&r, height, prev)?;
+        validate_block(&mut RowCache::default(), &r, height, prev)?;
         let mut v = lock(&self.validated_tip);
         let contiguous = match *v {
             Some(prev) => height.0 == prev.0 + 1,

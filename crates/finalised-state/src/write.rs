@@ -7,7 +7,6 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::Instant;
 
 use accumulator::{Accumulator, TxDelta};
@@ -18,6 +17,7 @@ use storage_traits::table::*;
 use storage_traits::{Capability, Durability, Error, Result, TableKey};
 
 use crate::backend::Backend;
+use crate::rows::RowCache;
 use crate::state::{FinalisedState, Self_, accumulator_error, lock};
 
 /// Progress of a bulk sync, reported after every committed batch.
@@ -42,10 +42,6 @@ fn invalid(block: &IndexedBlock, height: Height, reason: impl Into<String>) -> E
 
 /// Rough per-entry overhead of the in-memory buffers, for the byte budget.
 const ENTRY_OVERHEAD: usize = 96;
-
-/// The most the transparent-row cache holds. A fixed bound, part of the sync's fixed memory
-/// base rather than of the batch budget.
-const ROW_CACHE_BYTES: usize = 64 << 20;
 
 /// The block's rows of the six height-keyed tables, as (table, key, value), in the order
 /// they are written. The one place that decides what a block's per-height rows are: the
@@ -160,121 +156,16 @@ fn addr_row_len() -> usize {
     key + 2 + AddrEvent::body_len(AddrEvent::LATEST).unwrap_or(0) + 32
 }
 
-/// Output `index` of the transaction at `location` in `list`, if it exists.
-fn output_at(list: &TransparentTxList, location: TxLocation, index: u32) -> Option<TxOutCompact> {
-    list.0
-        .get(location.tx_index as usize)
-        .and_then(|t| t.as_ref())
-        .and_then(|t| t.vout.get(index as usize))
-        .copied()
-}
-
-/// The output `outpoint` refers to, from committed tables only.
+/// The output `outpoint` refers to, from committed tables only, read through `rows`.
 pub(crate) fn previous_output(
+    rows: &mut RowCache,
     r: &impl KvRead,
     outpoint: &Outpoint,
 ) -> Result<Option<TxOutCompact>> {
     let Some(location) = r.get_row::<TxidLocation>(&outpoint.prev_txid)? else {
         return Ok(None);
     };
-    let Some(list) = r.get_row::<Transparent>(&Height(location.block_height))? else {
-        return Err(Error::Corrupt {
-            table: Transparent::NAME,
-            key: hex::encode(Height(location.block_height).encode_key()),
-            height: Some(location.block_height),
-            reason: format!(
-                "txid_location points txid {} here but the row is missing",
-                outpoint.prev_txid
-            ),
-        });
-    };
-    Ok(output_at(&list, location, outpoint.prev_index))
-}
-
-/// Decoded transparent rows by height, where inputs look up the outputs they spend, so an
-/// input costs a `txid_location` lookup and a `spent` lookup but rarely a row decode (2 MB
-/// for a spam block). Least recently used rows are evicted first, by estimated bytes.
-///
-/// A row stays valid for the whole `write_block` or `write_blocks` call it lives in (across
-/// batches: rows are immutable once staged, and a failed batch fails the call, dropping the
-/// cache with it). Whole rows rather than single outputs: an output entry in a hash map
-/// costs about five times its bytes in a row, and spends cluster in recent blocks.
-pub(crate) struct RowCache {
-    /// The most the rows may hold, in estimated bytes.
-    cap: usize,
-    /// Estimated bytes held.
-    bytes: usize,
-    /// Height → (row, its size estimate, the tick it was last used at).
-    rows: HashMap<u32, (Arc<TransparentTxList>, usize, u64)>,
-    /// Last-use tick → height: the eviction order.
-    by_use: BTreeMap<u64, u32>,
-    tick: u64,
-}
-
-/// The in-memory size of a transparent row, roughly.
-fn transparent_size(list: &TransparentTxList) -> usize {
-    list.0
-        .iter()
-        .map(|t| {
-            t.as_ref().map_or(8, |t| {
-                80 + t.vin.len() * std::mem::size_of::<TxInCompact>()
-                    + t.vout.len() * std::mem::size_of::<TxOutCompact>()
-            })
-        })
-        .sum::<usize>()
-        + 64
-}
-
-impl Default for RowCache {
-    fn default() -> Self {
-        RowCache::with_byte_cap(ROW_CACHE_BYTES)
-    }
-}
-
-impl RowCache {
-    fn with_byte_cap(cap: usize) -> Self {
-        RowCache {
-            cap,
-            bytes: 0,
-            rows: HashMap::new(),
-            by_use: BTreeMap::new(),
-            tick: 0,
-        }
-    }
-
-    fn get(&mut self, height: u32) -> Option<Arc<TransparentTxList>> {
-        let (list, _, used) = self.rows.get_mut(&height)?;
-        self.by_use.remove(used);
-        self.tick += 1;
-        *used = self.tick;
-        self.by_use.insert(self.tick, height);
-        Some(Arc::clone(list))
-    }
-
-    /// Caches `list`, evicting the least recently used rows to make room. A row larger
-    /// than the whole cache is not kept.
-    fn insert(&mut self, height: u32, list: Arc<TransparentTxList>) {
-        let size = transparent_size(&list);
-        if let Some((_, old_size, used)) = self.rows.remove(&height) {
-            self.by_use.remove(&used);
-            self.bytes -= old_size;
-        }
-        if size > self.cap {
-            return;
-        }
-        while self.bytes + size > self.cap {
-            let Some((_, evicted)) = self.by_use.pop_first() else {
-                break;
-            };
-            if let Some((_, evicted_size, _)) = self.rows.remove(&evicted) {
-                self.bytes -= evicted_size;
-            }
-        }
-        self.tick += 1;
-        self.by_use.insert(self.tick, height);
-        self.rows.insert(height, (list, size, self.tick));
-        self.bytes += size;
-    }
+    rows.output(r, location, outpoint.prev_index)
 }
 
 impl Batch {
@@ -283,29 +174,6 @@ impl Batch {
             Some(l) => Ok(Some(*l)),
             None => r.get_row::<TxidLocation>(txid),
         }
-    }
-
-    /// The transparent row at `height`, from the cache or the tables.
-    fn transparent_row(
-        cache: &mut RowCache,
-        r: &impl KvRead,
-        height: u32,
-    ) -> Result<Arc<TransparentTxList>> {
-        if let Some(list) = cache.get(height) {
-            return Ok(list);
-        }
-        let list = r
-            .get_row::<Transparent>(&Height(height))?
-            .ok_or_else(|| Error::Corrupt {
-                table: Transparent::NAME,
-                key: hex::encode(Height(height).encode_key()),
-                height: Some(height),
-                reason: "a txid_location entry points at a height with no transparent row"
-                    .to_owned(),
-            })?;
-        let list = Arc::new(list);
-        cache.insert(height, Arc::clone(&list));
-        Ok(list)
     }
 
     /// The unspent output `outpoint` spends, or why it cannot: `Ok(Err(None))` when it
@@ -337,8 +205,7 @@ impl Batch {
                 .and_then(|t| t.vout.get(outpoint.prev_index as usize))
                 .copied()
         } else {
-            let list = Self::transparent_row(cache, r, location.block_height)?;
-            output_at(&list, location, outpoint.prev_index)
+            cache.output(r, location, outpoint.prev_index)?
         };
         let Some(output) = output else {
             return Ok(Err(None));
@@ -440,9 +307,6 @@ impl Batch {
             self.txid_locations.insert(tx.txid, location);
             self.bytes += 32 + 40 + ENTRY_OVERHEAD;
         }
-        // The block's row enters the cache: blocks of this call spend its outputs soon.
-        let transparent = Arc::new(transparent_list(block));
-        cache.insert(height.0, Arc::clone(&transparent));
 
         // Inputs: every spent outpoint exists and is unspent; spent rows; address events.
         let mut spends = Vec::new();
@@ -541,9 +405,13 @@ impl Batch {
 
         // Per-height rows, ascending keys, straight into the transaction.
         let mut row_bytes = 0;
-        for (table, k, v) in per_height_rows(block, height, &transparent) {
+        for (table, k, v) in per_height_rows(block, height, &transparent_list(block)) {
             row_bytes += k.len() + v.len() + ENTRY_OVERHEAD;
             w.put(table, &k, &v)?;
+            if table == Transparent::NAME {
+                // The row enters the cache as written: later blocks spend its outputs soon.
+                cache.insert_written(height.0, &v)?;
+            }
         }
         self.bytes += row_bytes;
         let (k, v) = encode_row::<Heights>(&hash, height);
@@ -600,17 +468,16 @@ impl Batch {
     }
 }
 
-/// How many of `txid`'s counted outputs are unspent in `r`. Its block's row comes through
+/// How many of `txid`'s counted outputs are unspent in `r`. Its transaction comes through
 /// `rows`: a block spending many outputs of one big earlier block (a spam band's chained
-/// transfers) decodes that block's row once, not once per spent transaction.
+/// transfers) reads that block's row once, not once per spent transaction.
 fn counted_unspent(
     rows: &mut RowCache,
     r: &impl KvRead,
     txid: &TxId,
     location: TxLocation,
 ) -> Result<u64> {
-    let list = Batch::transparent_row(rows, r, location.block_height)?;
-    let Some(Some(tx)) = list.0.get(location.tx_index as usize) else {
+    let Some(tx) = rows.tx(r, location)? else {
         return Ok(0);
     };
     let mut n = 0;
@@ -742,52 +609,68 @@ impl<B: Backend> FinalisedState<B> {
     ) -> Result<u64> {
         self.require(Capability::WRITE_CORE)?;
         let started = Instant::now();
-        let mut written = 0u64;
-        {
-            let _guard = lock(&self.write_lock);
-            // The tip including staged, uncommitted blocks.
-            let mut staged_tip = *lock(&self.tip);
-            let mut pending: Option<(B::Writer<'_>, Batch, Height)> = None;
-            // Outlives the batches: an output created in one is often spent in the next.
-            let mut rows = RowCache::default();
-            for block in blocks {
-                if self.check_existing(&block)?.is_some() {
-                    continue;
-                }
-                let height = self.check_append(&block, staged_tip)?;
-                let (w, batch, _) = match &mut pending {
-                    Some(p) => p,
-                    None => pending.insert((self.store.begin_write()?, Batch::default(), height)),
-                };
-                batch.stage_block(&mut rows, w, &block, height)?;
-                staged_tip = Some((height, block.header.hash()));
-                written += 1;
-                if batch.bytes >= self.config.sync_write_batch_bytes {
-                    if let Some(p) = pending.take() {
-                        self.commit_batch(p, staged_tip)?;
-                    }
-                    progress(SyncProgress {
-                        height,
-                        blocks: written,
-                        elapsed: started.elapsed(),
-                    });
-                }
+        let written = {
+            let mut rows = lock(&self.write_lock);
+            let synced = self.sync_locked(&mut rows, blocks, &mut progress, started);
+            if synced.is_err() {
+                // The cache may hold rows of a batch that did not commit.
+                rows.clear();
             }
-            if let Some(p) = pending.take() {
-                self.commit_batch(p, staged_tip)?;
-                if let Some((height, _)) = staged_tip {
-                    progress(SyncProgress {
-                        height,
-                        blocks: written,
-                        elapsed: started.elapsed(),
-                    });
-                }
-            }
-        }
+            synced?
+        };
         if written > 0 {
             self.rebuild_accumulator()?;
         }
         tracing::info!(blocks = written, tip = ?self.tip(), elapsed_ms = started.elapsed().as_millis() as u64, "bulk sync done");
+        Ok(written)
+    }
+
+    /// [`FinalisedState::write_blocks`] under the write lock, without the accumulator
+    /// rebuild: stages, commits batch by batch, and returns the blocks written.
+    fn sync_locked(
+        &self,
+        rows: &mut RowCache,
+        blocks: impl IntoIterator<Item = IndexedBlock>,
+        progress: &mut impl FnMut(SyncProgress),
+        started: Instant,
+    ) -> Result<u64> {
+        let mut written = 0u64;
+        // The tip including staged, uncommitted blocks.
+        let mut staged_tip = *lock(&self.tip);
+        let mut pending: Option<(B::Writer<'_>, Batch, Height)> = None;
+        for block in blocks {
+            if self.check_existing(&block)?.is_some() {
+                continue;
+            }
+            let height = self.check_append(&block, staged_tip)?;
+            let (w, batch, _) = match &mut pending {
+                Some(p) => p,
+                None => pending.insert((self.store.begin_write()?, Batch::default(), height)),
+            };
+            batch.stage_block(rows, w, &block, height)?;
+            staged_tip = Some((height, block.header.hash()));
+            written += 1;
+            if batch.bytes >= self.config.sync_write_batch_bytes {
+                if let Some(p) = pending.take() {
+                    self.commit_batch(p, staged_tip)?;
+                }
+                progress(SyncProgress {
+                    height,
+                    blocks: written,
+                    elapsed: started.elapsed(),
+                });
+            }
+        }
+        if let Some(p) = pending.take() {
+            self.commit_batch(p, staged_tip)?;
+            if let Some((height, _)) = staged_tip {
+                progress(SyncProgress {
+                    height,
+                    blocks: written,
+                    elapsed: started.elapsed(),
+                });
+            }
+        }
         Ok(written)
     }
 
@@ -830,7 +713,39 @@ impl<B: Backend> FinalisedState<B> {
 impl<B: Backend> DbWrite for FinalisedState<B> {
     fn write_block(&self, block: IndexedBlock) -> Result<()> {
         self.require(Capability::WRITE_CORE)?;
+        let mut rows = lock(&self.write_lock);
+        let written = self.write_block_locked(&mut rows, block);
+        if written.is_err() {
+            // The cache may hold the row of a block that did not commit.
+            rows.clear();
+        }
+        written
+    }
+
+    fn delete_block_at_height(&self, height: Height) -> Result<()> {
+        self.require(Capability::WRITE_CORE)?;
+        let mut rows = lock(&self.write_lock);
+        let deleted = self.delete_block_locked(&mut rows, height);
+        match deleted {
+            // The row at `height` is gone; another block may take the height.
+            Ok(()) => rows.forget(height.0),
+            Err(_) => rows.clear(),
+        }
+        deleted
+    }
+
+    fn update_metadata(&self, metadata: DbMetadata) -> Result<()> {
+        self.require(Capability::WRITE_CORE)?;
         let _guard = lock(&self.write_lock);
+        let mut w = self.store.begin_write()?;
+        w.put_row::<Metadata>(&METADATA_KEY, metadata)?;
+        w.commit(Durability::Synced)
+    }
+}
+
+impl<B: Backend> FinalisedState<B> {
+    /// [`DbWrite::write_block`] under the write lock, reading rows through `rows`.
+    fn write_block_locked(&self, rows: &mut RowCache, block: IndexedBlock) -> Result<()> {
         if self.check_existing(&block)?.is_some() {
             return Ok(());
         }
@@ -839,8 +754,7 @@ impl<B: Backend> DbWrite for FinalisedState<B> {
         let mut w = self.store.begin_write()?;
         let mut acc = self.load_accumulator(&w, tip.map(|(h, _)| h))?;
         let mut batch = Batch::default();
-        let mut rows = RowCache::default();
-        let spends = batch.stage_block(&mut rows, &mut w, &block, height)?;
+        let spends = batch.stage_block(rows, &mut w, &block, height)?;
 
         if let Some(acc) = acc.as_mut() {
             // Earlier transactions whose outputs this block spends: their counts before the
@@ -853,7 +767,7 @@ impl<B: Backend> DbWrite for FinalisedState<B> {
                     .map(|(op, p)| (op, p.location, p.output)),
             );
             for (txid, (location, removed)) in &earlier {
-                let before = counted_unspent(&mut rows, &w, txid, *location)?;
+                let before = counted_unspent(rows, &w, txid, *location)?;
                 acc.apply(&TxDelta {
                     txid: *txid,
                     counted_unspent_before: before,
@@ -900,9 +814,8 @@ impl<B: Backend> DbWrite for FinalisedState<B> {
         Ok(())
     }
 
-    fn delete_block_at_height(&self, height: Height) -> Result<()> {
-        self.require(Capability::WRITE_CORE)?;
-        let _guard = lock(&self.write_lock);
+    /// [`DbWrite::delete_block_at_height`] under the write lock, reading rows through `rows`.
+    fn delete_block_locked(&self, rows: &mut RowCache, height: Height) -> Result<()> {
         let tip = *lock(&self.tip);
         let Some((tip_height, _)) = tip else {
             return Err(Error::NotAvailable {
@@ -927,8 +840,6 @@ impl<B: Backend> DbWrite for FinalisedState<B> {
         let transparent = w.get_row::<Transparent>(&height)?.unwrap_or_default();
         let mut acc = self.load_accumulator(&w, Some(height))?;
 
-        // Rows of the blocks this one spends from, decoded once for the whole rollback.
-        let mut rows = RowCache::default();
         // The accumulator first, while the block's spent rows are still there.
         if let Some(acc) = acc.as_mut() {
             let mut spent_earlier: Vec<(Outpoint, TxLocation, TxOutCompact)> = Vec::new();
@@ -945,8 +856,7 @@ impl<B: Backend> DbWrite for FinalisedState<B> {
                         }
                     })?;
                     if location.block_height < height.0 {
-                        let list = Batch::transparent_row(&mut rows, &w, location.block_height)?;
-                        let out = output_at(&list, location, op.prev_index).ok_or_else(|| {
+                        let out = rows.output(&w, location, op.prev_index)?.ok_or_else(|| {
                             Error::Corrupt {
                                 table: Transparent::NAME,
                                 key: hex::encode(Height(location.block_height).encode_key()),
@@ -963,7 +873,7 @@ impl<B: Backend> DbWrite for FinalisedState<B> {
             }
             let earlier = group_by_txid(spent_earlier.iter().map(|(op, l, o)| (op, *l, *o)));
             for (txid, (location, restored)) in &earlier {
-                let before = counted_unspent(&mut rows, &w, txid, *location)?;
+                let before = counted_unspent(rows, &w, txid, *location)?;
                 acc.apply(&TxDelta {
                     txid: *txid,
                     counted_unspent_before: before,
@@ -1011,8 +921,7 @@ impl<B: Backend> DbWrite for FinalisedState<B> {
                 let Some(prev_location) = w.get_row::<TxidLocation>(&op.prev_txid)? else {
                     continue;
                 };
-                let list = Batch::transparent_row(&mut rows, &w, prev_location.block_height)?;
-                let Some(out) = output_at(&list, prev_location, op.prev_index) else {
+                let Some(out) = rows.output(&w, prev_location, op.prev_index)? else {
                     continue;
                 };
                 if !out.script_type.is_spendable() {
@@ -1105,55 +1014,12 @@ impl<B: Backend> DbWrite for FinalisedState<B> {
         tracing::info!(height = height.0, "tip block deleted");
         Ok(())
     }
-
-    fn update_metadata(&self, metadata: DbMetadata) -> Result<()> {
-        self.require(Capability::WRITE_CORE)?;
-        let _guard = lock(&self.write_lock);
-        let mut w = self.store.begin_write()?;
-        w.put_row::<Metadata>(&METADATA_KEY, metadata)?;
-        w.commit(Durability::Synced)
-    }
 }
 
 #[cfg(all(test, feature = "redb"))]
 mod tests {
     use super::*;
     use storage_traits::kv::KvStore;
-
-    /// The row cache evicts least recently used rows first and never holds more than its
-    /// cap (the old cache emptied itself when full, and re-decoded everything after).
-    #[test]
-    fn row_cache_evicts_least_recently_used() {
-        let row = |outputs: usize| {
-            Arc::new(TransparentTxList(vec![Some(TransparentCompactTx {
-                vin: Vec::new(),
-                vout: vec![
-                    TxOutCompact {
-                        value: 1,
-                        script_hash: [7; 20],
-                        script_type: ScriptType::P2pkh,
-                    };
-                    outputs
-                ],
-            })]))
-        };
-        let size = transparent_size(&row(100));
-        let mut cache = RowCache::with_byte_cap(3 * size);
-        for h in 0..3 {
-            cache.insert(h, row(100));
-        }
-        assert!(cache.get(0).is_some()); // 1 is now the least recently used
-        cache.insert(3, row(100));
-        assert!(cache.get(1).is_none());
-        for h in [0, 2, 3] {
-            assert!(cache.get(h).is_some(), "row {h} evicted");
-        }
-        assert!(cache.bytes <= cache.cap);
-        // A row larger than the cache is not kept, and evicts nothing.
-        cache.insert(9, row(1_000));
-        assert!(cache.get(9).is_none());
-        assert_eq!(cache.rows.len(), 3);
-    }
 
     /// The batch budget counts address-history rows at their encoded size.
     #[test]

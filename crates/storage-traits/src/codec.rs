@@ -50,6 +50,14 @@ impl<'a> Reader<'a> {
         self.bytes.len()
     }
 
+    /// The next byte, not consumed.
+    pub fn peek_u8(&self) -> Result<u8> {
+        self.bytes
+            .first()
+            .copied()
+            .ok_or_else(|| self.error("unexpected end of input: need 1 bytes, 0 left"))
+    }
+
     /// An error naming the type being decoded.
     pub fn error(&self, reason: impl Into<String>) -> Error {
         Error::decode(self.type_name, reason)

@@ -44,6 +44,9 @@ pub trait StoredEntry: Sized {
     fn to_bytes(&self) -> Vec<u8>;
     /// Parses an entry. Does not verify the checksum: call [`StoredEntry::verify`].
     fn from_bytes(bytes: &[u8]) -> Result<Self>;
+    /// Splits an entry's bytes into the item's stored bytes (tag and body, what the checksum
+    /// covers after the key) and the stored checksum, without decoding the item.
+    fn split(bytes: &[u8]) -> Result<(&[u8], [u8; 32])>;
 
     /// The bytes of `Self::new(key, item.clone()).to_bytes()`, from a borrowed item encoded
     /// once (the write path's form: no clone, and one encoding instead of two).
@@ -103,19 +106,23 @@ impl<T: FixedLen> StoredEntry for StoredEntryFixed<T> {
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let (item, checksum) = Self::split(bytes)?;
+        let item = T::from_bytes(item)?;
+        Ok(StoredEntryFixed { item, checksum })
+    }
+
+    fn split(bytes: &[u8]) -> Result<(&[u8], [u8; 32])> {
         let mut r = Reader::new(bytes, T::TYPE_NAME);
         read_entry_version::<T>(&mut r)?;
-        // Read exactly the body length of the item's version, so a fixed row stays
+        // Take exactly the body length of the item's version, so a fixed row stays
         // readable after the type grows a new, longer version.
-        let tag = r.u8()?;
+        let tag = r.peek_u8()?;
         let len = T::body_len(tag)
             .ok_or_else(|| Error::decode(T::TYPE_NAME, format!("unsupported version tag {tag}")))?;
-        let mut body = Reader::new(r.take(len)?, T::TYPE_NAME);
-        let item = T::decode_body(tag, &mut body)?;
-        body.finish()?;
+        let item = r.take(1 + len)?;
         let checksum = r.array()?;
         r.finish()?;
-        Ok(StoredEntryFixed { item, checksum })
+        Ok((item, checksum))
     }
 
     /// As the trait's, with the item encoded into a buffer of its exact size (point reads
@@ -178,13 +185,19 @@ impl<T: Versioned> StoredEntry for StoredEntryVar<T> {
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let (item, checksum) = Self::split(bytes)?;
+        let item = T::from_bytes(item)?;
+        Ok(StoredEntryVar { item, checksum })
+    }
+
+    fn split(bytes: &[u8]) -> Result<(&[u8], [u8; 32])> {
         let mut r = Reader::new(bytes, T::TYPE_NAME);
         read_entry_version::<T>(&mut r)?;
         let len = r.count(1)?;
-        let item = T::from_bytes(r.take(len)?)?;
+        let item = r.take(len)?;
         let checksum = r.array()?;
         r.finish()?;
-        Ok(StoredEntryVar { item, checksum })
+        Ok((item, checksum))
     }
 
     fn encode(key: &[u8], item: &T) -> Vec<u8> {

@@ -696,6 +696,137 @@ versioned_v1!(
     }
 );
 
+/// A [`TransparentTxList`] kept as its encoding (tag and body, as a row stores it) with the
+/// offset of every transaction, so one output or one transaction is read without decoding
+/// the list: a spam block's list is 2 MB, and an input spending from it needs 30 bytes.
+///
+/// Building one checks the whole layout (every version tag, count and length, no trailing
+/// bytes); reading an output or a transaction decodes just that item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedTransparentList {
+    bytes: Vec<u8>,
+    /// Where each transaction's `Option` tag is, in list order.
+    txs: Vec<u32>,
+}
+
+/// The encoded length of a v1 `TxInCompact` and `TxOutCompact`, tags included.
+const TX_IN_V1_LEN: usize = 37;
+const TX_OUT_V1_LEN: usize = 30;
+
+impl EncodedTransparentList {
+    /// Indexes the encoding of a `TransparentTxList` (its version tag and body).
+    pub fn new(bytes: Vec<u8>) -> Result<Self> {
+        if bytes.len() > u32::MAX as usize {
+            return Err(Error::decode(
+                TransparentTxList::TYPE_NAME,
+                format!("{} bytes is too long to index", bytes.len()),
+            ));
+        }
+        let mut r = Reader::new(&bytes, TransparentTxList::TYPE_NAME);
+        expect_v1(&mut r)?;
+        let n = r.count(1)?;
+        let mut txs = Vec::with_capacity(n);
+        for _ in 0..n {
+            txs.push((bytes.len() - r.remaining()) as u32);
+            r.option(|r| {
+                let outer = r.with_type_name(TransparentCompactTx::TYPE_NAME);
+                expect_v1(r)?;
+                skip_items(r, TX_IN_V1_LEN, TxInCompact::TYPE_NAME)?;
+                skip_items(r, TX_OUT_V1_LEN, TxOutCompact::TYPE_NAME)?;
+                r.with_type_name(outer);
+                Ok(())
+            })?;
+        }
+        r.finish()?;
+        Ok(EncodedTransparentList { bytes, txs })
+    }
+
+    /// Transactions in the list (with or without a transparent part).
+    pub fn len(&self) -> usize {
+        self.txs.len()
+    }
+
+    /// Whether the list holds no transactions.
+    pub fn is_empty(&self) -> bool {
+        self.txs.is_empty()
+    }
+
+    /// Bytes held, for cache accounting.
+    pub fn heap_size(&self) -> usize {
+        self.bytes.capacity() + self.txs.capacity() * std::mem::size_of::<u32>()
+    }
+
+    /// A reader at transaction `index`'s inputs, with their count; `None` when the list has
+    /// no such transaction or it has no transparent part.
+    fn tx_reader(&self, index: usize) -> Result<Option<Reader<'_>>> {
+        let Some(&at) = self.txs.get(index) else {
+            return Ok(None);
+        };
+        let mut r = Reader::new(&self.bytes[at as usize..], TransparentCompactTx::TYPE_NAME);
+        if r.u8()? == 0 {
+            return Ok(None);
+        }
+        expect_v1(&mut r)?;
+        Ok(Some(r))
+    }
+
+    /// The transparent part of transaction `index`, decoded; `None` when there is no such
+    /// transaction or it has no transparent part.
+    pub fn tx(&self, index: usize) -> Result<Option<TransparentCompactTx>> {
+        let Some(mut r) = self.tx_reader(index)? else {
+            return Ok(None);
+        };
+        Ok(Some(TransparentCompactTx::decode_body(
+            version::V1,
+            &mut r,
+        )?))
+    }
+
+    /// Output `vout` of transaction `index`, decoded; `None` when there is no such
+    /// transaction or output.
+    pub fn output(&self, index: usize, vout: u32) -> Result<Option<TxOutCompact>> {
+        let Some(mut r) = self.tx_reader(index)? else {
+            return Ok(None);
+        };
+        let inputs = r.count(TX_IN_V1_LEN)?;
+        r.take(inputs * TX_IN_V1_LEN)?;
+        let outputs = r.count(TX_OUT_V1_LEN)?;
+        let vout = vout as usize;
+        if vout >= outputs {
+            return Ok(None);
+        }
+        r.take(vout * TX_OUT_V1_LEN)?;
+        Ok(Some(r.versioned()?))
+    }
+
+    /// The whole list, decoded.
+    pub fn decode(&self) -> Result<TransparentTxList> {
+        TransparentTxList::from_bytes(&self.bytes)
+    }
+}
+
+/// Reads a version tag that must be v1.
+fn expect_v1(r: &mut Reader<'_>) -> Result<()> {
+    match r.u8()? {
+        version::V1 => Ok(()),
+        other => Err(unsupported_version(r.type_name(), other)),
+    }
+}
+
+/// Skips a CompactSize-counted run of fixed-length v1 items, checking each one's tag.
+fn skip_items(r: &mut Reader<'_>, item_len: usize, type_name: &'static str) -> Result<()> {
+    let n = r.count(item_len)?;
+    let items = r.take(n * item_len)?;
+    if let Some(tag) = items
+        .chunks_exact(item_len)
+        .map(|item| item[0])
+        .find(|tag| *tag != version::V1)
+    {
+        return Err(unsupported_version(type_name, tag));
+    }
+    Ok(())
+}
+
 /// A compact Sapling spend: the nullifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CompactSaplingSpend {
@@ -1255,6 +1386,41 @@ mod tests {
     fn merkle_root_of_one_txid_is_the_txid() {
         let t = txid("0101010101010101010101010101010101010101010101010101010101010101");
         assert_eq!(merkle_root(&[t]), t.0);
+    }
+
+    #[test]
+    fn encoded_item_lengths_are_the_fixed_lengths() {
+        assert_eq!(TxInCompact::body_len(version::V1), Some(TX_IN_V1_LEN - 1));
+        assert_eq!(TxOutCompact::body_len(version::V1), Some(TX_OUT_V1_LEN - 1));
+    }
+
+    #[test]
+    fn encoded_transparent_list_rejects_a_bad_item_tag_and_trailing_bytes() {
+        let out = TxOutCompact {
+            value: 5,
+            script_hash: [7; 20],
+            script_type: ScriptType::P2pkh,
+        };
+        let list = TransparentTxList(vec![
+            None,
+            Some(TransparentCompactTx {
+                vin: vec![],
+                vout: vec![out, out],
+            }),
+        ]);
+        let bytes = list.to_bytes();
+        let encoded = EncodedTransparentList::new(bytes.clone()).unwrap();
+        assert_eq!(encoded.output(1, 1).unwrap(), Some(out));
+        assert_eq!(encoded.output(0, 0).unwrap(), None);
+        // The second output's tag is the list's last 30 bytes' first.
+        let mut bad = bytes.clone();
+        let at = bad.len() - TX_OUT_V1_LEN;
+        bad[at] = 2;
+        let err = EncodedTransparentList::new(bad).unwrap_err().to_string();
+        assert!(err.contains("TxOutCompact"), "{err}");
+        let mut long = bytes;
+        long.push(0);
+        assert!(EncodedTransparentList::new(long).is_err());
     }
 
     #[test]

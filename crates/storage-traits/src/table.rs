@@ -310,23 +310,38 @@ pub fn encode_row_ref<T: Table>(key: &T::Key, value: &ValueOf<T>) -> (Vec<u8>, V
     (key_bytes, value_bytes)
 }
 
-/// Decodes and verifies a row of table `T`. Errors name the table, the key and its height.
-pub fn decode_row<T: Table>(key: &[u8], value: &[u8]) -> Result<ValueOf<T>> {
-    let height = || T::Key::decode_key(key).ok().and_then(|k| k.height());
-    let entry = T::Entry::from_bytes(value).map_err(|e| Error::Corrupt {
-        table: T::NAME,
-        key: hex::encode(key),
-        height: height(),
-        reason: e.to_string(),
-    })?;
-    if !entry.verify(key) {
+/// The stored bytes of a row's item (its version tag and body), once the row's checksum
+/// verifies under `key`. The checksum is over these very bytes, so nothing is decoded: a
+/// reader that wants one field of a large row can verify it and then read only that field.
+/// Errors name the table, the key and its height.
+pub fn verified_item_bytes<'v, T: Table>(key: &[u8], value: &'v [u8]) -> Result<&'v [u8]> {
+    let (item, checksum) = T::Entry::split(value).map_err(|e| row_corrupt::<T>(key, e))?;
+    if blake2b256(&[key, item]) != checksum {
         return Err(Error::ChecksumMismatch {
             table: T::NAME,
             key: hex::encode(key),
-            height: height(),
+            height: T::Key::decode_key(key).ok().and_then(|k| k.height()),
         });
     }
-    Ok(entry.into_item())
+    Ok(item)
+}
+
+/// A row of table `T` that is not what its table stores, as an error naming the table, the
+/// key and its height.
+pub fn row_corrupt<T: Table>(key: &[u8], reason: impl std::fmt::Display) -> Error {
+    Error::Corrupt {
+        table: T::NAME,
+        key: hex::encode(key),
+        height: T::Key::decode_key(key).ok().and_then(|k| k.height()),
+        reason: reason.to_string(),
+    }
+}
+
+/// Decodes and verifies a row of table `T`: the checksum is checked over the stored bytes
+/// first, then the item is decoded. Errors name the table, the key and its height.
+pub fn decode_row<T: Table>(key: &[u8], value: &[u8]) -> Result<ValueOf<T>> {
+    let item = verified_item_bytes::<T>(key, value)?;
+    ValueOf::<T>::from_bytes(item).map_err(|e| row_corrupt::<T>(key, e))
 }
 
 /// Typed, verified reads for every [`KvRead`].

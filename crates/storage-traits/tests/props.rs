@@ -555,6 +555,25 @@ where
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(CASES))]
 
+    /// Reading one transaction or one output through the index of a list's encoding gives
+    /// what decoding the whole list gives, including "no such transaction / output".
+    #[test]
+    fn encoded_transparent_list_reads_what_the_decoder_reads(
+        list in vec(option::of(transparent_tx()), 0..12).prop_map(TransparentTxList),
+    ) {
+        let encoded = EncodedTransparentList::new(list.to_bytes()).unwrap();
+        prop_assert_eq!(encoded.len(), list.0.len());
+        prop_assert_eq!(&encoded.decode().unwrap(), &list);
+        for i in 0..=list.0.len() {
+            let tx = list.0.get(i).cloned().flatten();
+            prop_assert_eq!(encoded.tx(i).unwrap(), tx.clone());
+            for vout in 0..5u32 {
+                let want = tx.as_ref().and_then(|t| t.vout.get(vout as usize)).copied();
+                prop_assert_eq!(encoded.output(i, vout).unwrap(), want);
+            }
+        }
+    }
+
     #[test]
     fn rows_round_trip_and_bind_their_key(
         h in height(),
