@@ -108,7 +108,7 @@ pub(crate) mod x86 {
             CHOSEN.store(chosen, Ordering::Relaxed);
         }
         match chosen {
-            AVX512 => Some(fold_avx512 as FoldFn),
+            AVX512 => Some(fold_hybrid as FoldFn),
             _ => None,
         }
     }
@@ -263,6 +263,106 @@ pub(crate) mod x86 {
         // SAFETY: as above.
         unsafe { fold_sse(!reg, tail) }
     }
+
+    /// Steps per [`HYBRID_BLOCK`]: each step folds 256 bytes in the vector unit and runs
+    /// [`HYBRID_WORDS`] `crc32` instructions on each of three scalar streams.
+    const HYBRID_STEPS: usize = 64;
+    /// 8-byte words per scalar stream per step: 4 (96 bytes beside the vector's 256)
+    /// measured fastest here (2–8 tried: 68–71 GB/s at 2 MiB against 58 for folding alone).
+    const HYBRID_WORDS: usize = 4;
+    /// Bytes of one scalar stream in a block.
+    const HYBRID_STREAM: usize = HYBRID_STEPS * HYBRID_WORDS * 8;
+    /// Bytes of the vector part of a block.
+    const HYBRID_VECTOR: usize = HYBRID_STEPS * 256;
+    /// A block: the vector part, then three scalar streams (22,528 bytes).
+    pub(crate) const HYBRID_BLOCK: usize = HYBRID_VECTOR + 3 * HYBRID_STREAM;
+
+    /// The constant that moves a 32-bit CRC register forward over `bytes` zero bytes:
+    /// `crc32(0, r ⊗ k)` computes `r·k·x^33 mod P` (the one-bit offset of a reflected
+    /// carry-less product and the 32 of `crc32`), so `k = x^(8·bytes − 33) mod P`.
+    const fn shift_constant(bytes: usize) -> i64 {
+        super::x_pow_mod(bytes as u32 * 8 - 33) as i64
+    }
+    const SHIFT_1: i64 = shift_constant(HYBRID_STREAM);
+    const SHIFT_2: i64 = shift_constant(2 * HYBRID_STREAM);
+    const SHIFT_3: i64 = shift_constant(3 * HYBRID_STREAM);
+
+    /// `r · x^(8·bytes) mod P` for the `bytes` its constant `k` was made for.
+    #[target_feature(enable = "sse4.2,pclmulqdq")]
+    #[inline]
+    fn shift(r: u64, k: i64) -> u64 {
+        let prod = _mm_clmulepi64_si128::<0x00>(_mm_cvtsi64_si128(r as i64), _mm_cvtsi64_si128(k));
+        _mm_crc32_u64(0, _mm_cvtsi128_si64(prod) as u64)
+    }
+
+    /// [`fold_avx512`] with three `crc32` streams beside it: the multiplier and the scalar
+    /// `crc32` unit work in parallel (~70 GB/s here against ~58 for folding alone). Input
+    /// is taken in [`HYBRID_BLOCK`]s; in each, the vector part and the three streams are
+    /// computed independently, then joined by shifting each register over the bytes after
+    /// it (one carry-less multiply and one `crc32` each). The rest (under a block) goes
+    /// through [`fold_avx512`].
+    ///
+    /// # Safety
+    /// The CPU must have sse4.2, pclmulqdq, avx512f, avx512vl and vpclmulqdq.
+    #[target_feature(enable = "sse4.2,pclmulqdq,avx512f,avx512vl,vpclmulqdq")]
+    pub(crate) unsafe fn fold_hybrid(crc: u32, data: &[u8]) -> u32 {
+        let blocks = data.len() / HYBRID_BLOCK;
+        let (body, tail) = data.split_at(blocks * HYBRID_BLOCK);
+        let k4 = |k: (i64, i64)| _mm512_set_epi64(k.1, k.0, k.1, k.0, k.1, k.0, k.1, k.0);
+        let k256 = k4(K256);
+        // The CRC register (not inverted) after the bytes so far.
+        let mut r = u64::from(!crc);
+        for block in body.chunks_exact(HYBRID_BLOCK) {
+            let p = block.as_ptr() as *const __m512i;
+            // SAFETY: `i < 4 · HYBRID_STEPS`, so the 64 bytes read are in the vector part.
+            let load = |i: usize| unsafe { _mm512_loadu_si512(p.add(i)) };
+            // SAFETY: the three streams follow the vector part; word `i` of stream `s` is
+            // at `HYBRID_VECTOR + s · HYBRID_STREAM + 8 · i`, inside the block.
+            let q = unsafe { block.as_ptr().add(HYBRID_VECTOR) } as *const u64;
+            let word =
+                |s: usize, i: usize| unsafe { q.add(s * (HYBRID_STREAM / 8) + i).read_unaligned() };
+            let mut x0 = _mm512_xor_si512(load(0), _mm512_set_epi64(0, 0, 0, 0, 0, 0, 0, r as i64));
+            let mut x1 = load(1);
+            let mut x2 = load(2);
+            let mut x3 = load(3);
+            let (mut a, mut b, mut c) = (0u64, 0u64, 0u64);
+            for w in 0..HYBRID_WORDS {
+                a = _mm_crc32_u64(a, word(0, w));
+                b = _mm_crc32_u64(b, word(1, w));
+                c = _mm_crc32_u64(c, word(2, w));
+            }
+            for step in 1..HYBRID_STEPS {
+                x0 = fold512_xor!(x0, k256, load(4 * step));
+                x1 = fold512_xor!(x1, k256, load(4 * step + 1));
+                x2 = fold512_xor!(x2, k256, load(4 * step + 2));
+                x3 = fold512_xor!(x3, k256, load(4 * step + 3));
+                for w in step * HYBRID_WORDS..(step + 1) * HYBRID_WORDS {
+                    a = _mm_crc32_u64(a, word(0, w));
+                    b = _mm_crc32_u64(b, word(1, w));
+                    c = _mm_crc32_u64(c, word(2, w));
+                }
+            }
+            let y = fold512_xor!(x0, k4(K192), x3);
+            let y = fold512_xor!(x1, k4(K128), y);
+            let y = fold512_xor!(x2, k4(K64), y);
+            let k = _mm512_set_epi64(0, 0, K16.1, K16.0, K32.1, K32.0, K48.1, K48.0);
+            let folded = fold512_xor!(y, k, _mm512_maskz_mov_epi64(0b1100_0000, y));
+            let x = _mm_xor_si128(
+                _mm_xor_si128(
+                    _mm512_castsi512_si128(folded),
+                    _mm512_extracti32x4_epi32::<1>(folded),
+                ),
+                _mm_xor_si128(
+                    _mm512_extracti32x4_epi32::<2>(folded),
+                    _mm512_extracti32x4_epi32::<3>(folded),
+                ),
+            );
+            let v = u64::from(reduce128!(x));
+            r = shift(v, SHIFT_3) ^ shift(a, SHIFT_2) ^ shift(b, SHIFT_1) ^ c;
+        }
+        // SAFETY: fold_avx512 needs this function's features.
+        unsafe { fold_avx512(!(r as u32), tail) }
+    }
 }
 
 #[cfg(test)]
@@ -298,6 +398,8 @@ mod tests {
             if x86::has_avx512_fold() {
                 // SAFETY: the features were just detected.
                 v.push(("avx512", |c, d| unsafe { x86::fold_avx512(c, d) }));
+                // SAFETY: the same features.
+                v.push(("hybrid", |c, d| unsafe { x86::fold_hybrid(c, d) }));
             }
         }
         v
@@ -364,6 +466,37 @@ mod tests {
             let want = crc32c::crc32c_append(init, slice);
             for (name, f) in &impls {
                 assert_eq!(f(init, slice), want, "{name}: len {len} offset {off}");
+            }
+        }
+    }
+
+    #[test]
+    fn equals_the_crc32c_crate_around_hybrid_block_boundaries() {
+        #[cfg(target_arch = "x86_64")]
+        let block = x86::HYBRID_BLOCK;
+        #[cfg(not(target_arch = "x86_64"))]
+        let block = 22_528;
+        let mut rng = Rng(0x5eed);
+        let data = rng.bytes(4 * block + 1024);
+        let impls = implementations();
+        for len in [
+            block - 1,
+            block,
+            block + 1,
+            block + 255,
+            block + 256,
+            2 * block,
+            2 * block + 63,
+            3 * block + 300,
+            4 * block + 511,
+        ] {
+            for off in [0usize, 1, 7] {
+                let slice = &data[off..off + len];
+                let init = rng.next() as u32;
+                let want = crc32c::crc32c_append(init, slice);
+                for (name, f) in &impls {
+                    assert_eq!(f(init, slice), want, "{name}: len {len} offset {off}");
+                }
             }
         }
     }

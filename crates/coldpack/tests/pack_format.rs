@@ -232,6 +232,41 @@ impl ReadAt for Counting<'_> {
     }
 }
 
+/// Reading a pack leaves its access time alone (`O_NOATIME`): on a `relatime` mount a
+/// plain open would move an access time older than the modification time forward.
+#[cfg(target_os = "linux")]
+#[test]
+fn reads_leave_the_access_time_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.pack");
+    let recs = sample_records(20);
+    let mut w = PackWriter::create_new(&p, opts(Codec::None, 0)).unwrap();
+    for r in &recs {
+        w.push(r).unwrap();
+    }
+    w.finish().unwrap();
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_times(std::fs::FileTimes::new().set_accessed(old))
+        .unwrap();
+    let r = PackReader::open(&p).unwrap();
+    let mut scratch = Vec::new();
+    for i in 0..20 {
+        assert_eq!(r.read_ref(i, &mut scratch).unwrap(), recs[i as usize]);
+    }
+    drop(r);
+    let atime = std::fs::metadata(&p).unwrap().accessed().unwrap();
+    assert_eq!(
+        atime,
+        old,
+        "reading {} changed its access time",
+        p.display()
+    );
+}
+
 #[test]
 fn one_read_to_open_one_read_per_record() {
     for codec in CODECS {
