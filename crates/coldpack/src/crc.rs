@@ -9,18 +9,30 @@
 //! per pair of instructions into four independent accumulators: ~52 GiB/s here, which is
 //! the multiplier's issue rate (one 512-bit carry-less multiply every other cycle, measured).
 //! The result is the same CRC, bit for bit (tests compare it with the `crc32c` crate on
-//! every length up to 2 KiB, unaligned starts, random long inputs and initial values).
+//! every length up to 2 KiB, unaligned starts, random long inputs and initial values, and
+//! lengths around the hybrid's block boundaries).
 //!
 //! What runs where: inputs of at least [`FOLD_MIN`] bytes on a CPU with AVX-512F/VL,
-//! VPCLMULQDQ, PCLMULQDQ and SSE 4.2 take `x86::fold_avx512`; everything else (shorter
-//! inputs, other CPUs, other architectures) the `crc32c` crate (hardware `crc32` or its
-//! tables). The 128-bit `PCLMULQDQ` folding (`x86::fold_sse`) only handles the AVX-512
-//! path's last 64–255 bytes: on its own it is *slower* than the crate on long inputs here
-//! (the 128-bit form issues at the same rate as the 512-bit one, a quarter of the bytes),
-//! and at best equal on CPUs whose `PCLMULQDQ` issues every cycle, so it is not used as a
-//! fallback. Tried and dropped: eight accumulators (no faster: the multiplier is the limit),
-//! 256-bit `VPCLMULQDQ` (half the speed), and running three `crc32` streams beside the
-//! folding (+10% on 26–256 KiB, −6% on 2 MiB: not worth its complexity).
+//! VPCLMULQDQ, PCLMULQDQ and SSE 4.2 take `x86::fold_hybrid`, which runs whole 22.5 KiB
+//! blocks with three `crc32` streams beside the folding and hands the rest (and inputs
+//! under a block) to `x86::fold_avx512`; everything else (shorter inputs, other CPUs,
+//! other architectures) the `crc32c` crate (hardware `crc32` or its tables). The 128-bit
+//! `PCLMULQDQ` folding (`x86::fold_sse`) only handles the AVX-512 path's last 64–255
+//! bytes: on its own it is *slower* than the crate on long inputs here (the 128-bit form
+//! issues at the same rate as the 512-bit one, a quarter of the bytes), and at best equal
+//! on CPUs whose `PCLMULQDQ` issues every cycle, so it is not used as a fallback. Tried and
+//! dropped: eight accumulators (no faster: the multiplier is the limit) and 256-bit
+//! `VPCLMULQDQ` (half the speed).
+//!
+//! The hybrid: the multiplier is the limit of folding (~58 GB/s here), and the scalar
+//! `crc32` unit is idle beside it. Each block is a vector part (64 steps of 256 bytes)
+//! followed by three scalar streams (64 steps of 32 bytes each); one loop issues a fold
+//! step and four `crc32` per stream, so both units stay busy: ~63–69 GB/s on 256 KiB–2 MiB
+//! against ~58 for folding alone (best of 5 over 256 MiB, quiet machine; criterion's
+//! `crc32c` group under load 3: 2 MiB 49–53 µs against 54 µs before). The four registers
+//! are joined at the end of the block by moving each over the bytes that follow it
+//! (`r·x^(8n) mod P`: one carry-less multiply by a compile-time constant and one `crc32`).
+//! (An earlier, unblocked attempt had measured +10% on 26–256 KiB and −6% on 2 MiB.)
 //!
 //! How (the reflected-CRC folding of Intel's "Fast CRC Computation Using PCLMULQDQ"): a
 //! 128-bit lane of message bits `L·x^64 + H` (its low and high 64-bit halves) that lies `D`
