@@ -86,6 +86,7 @@ fn fixture() -> Fixture {
     let pack_bytes = std::fs::read(&p).unwrap();
     let reader = PackReader::open(&p).unwrap();
     let raw = File::open(&p).unwrap();
+    #[cfg(target_os = "linux")]
     let raw_noatime = {
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
@@ -94,6 +95,8 @@ fn fixture() -> Fixture {
             .open(&p)
             .unwrap()
     };
+    #[cfg(not(target_os = "linux"))]
+    let raw_noatime = File::open(&p).unwrap();
     let ranges = (0..reader.record_count())
         .map(|i| {
             (
