@@ -122,8 +122,11 @@ impl RowCache {
             self.set_verified(height, true);
             item
         };
+        // The item is followed by the 32-byte checksum and nothing else (`split` checks).
+        let end = value.len() - 32;
+        let item = end - item.len()..end;
         let row = Arc::new(
-            EncodedTransparentList::new(item.to_vec()).map_err(|e| corrupt_row(height, e))?,
+            EncodedTransparentList::within(value, item).map_err(|e| corrupt_row(height, e))?,
         );
         self.insert(height, Arc::clone(&row));
         Ok(row)
@@ -203,14 +206,13 @@ impl RowCache {
 }
 
 /// A transparent row whose layout does not decode, as an error naming the row.
-fn corrupt_row(height: u32, e: Error) -> Error {
+pub(crate) fn corrupt_row(height: u32, e: Error) -> Error {
     row_corrupt::<Transparent>(&Height(height).encode_key(), e)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use storage_traits::codec::Versioned;
     use storage_traits::kv::{KvStore, KvWrite};
     use storage_traits::model::{ScriptType, TransparentTxList};
     use storage_traits::table::{TableWrite, V1_TABLES};
@@ -254,9 +256,9 @@ mod tests {
         }
         w.commit(Durability::Synced).unwrap();
         let r = store.begin_read().unwrap();
-        // Sized as the cache sizes a row it reads: its exact bytes.
-        let one = EncodedTransparentList::new(list(100, 0).to_bytes().as_slice().to_vec()).unwrap();
-        let mut cache = RowCache::with_byte_cap(3 * (one.heap_size() + 64));
+        // Room for three rows, sized as the cache sizes a row it reads.
+        let one = RowCache::default().row(&r, 0).unwrap().heap_size();
+        let mut cache = RowCache::with_byte_cap(3 * (one + 64));
         for h in 0..3 {
             assert_eq!(
                 cache.output(&r, at(h), 99).unwrap().unwrap().value,

@@ -126,6 +126,15 @@ struct PrevOut {
     output: TxOutCompact,
 }
 
+/// An output of an earlier block that an input of the block being staged spends.
+struct EarlierOutput {
+    location: TxLocation,
+    /// Whether its transaction is staged in this batch (so it has no committed `spent` row).
+    staged: bool,
+    /// `None` when the transaction has no such output.
+    output: Option<TxOutCompact>,
+}
+
 fn addr_row(addr: &AddrScript, event: AddrEvent) -> (Vec<u8>, Vec<u8>) {
     encode_row::<AddressHistory>(addr, event)
 }
@@ -176,40 +185,97 @@ impl Batch {
         }
     }
 
-    /// The unspent output `outpoint` spends, or why it cannot: `Ok(Err(None))` when it
-    /// does not exist, `Ok(Err(Some(spender)))` when it is already spent. `current` is
-    /// the block being staged (its rows are not in the transaction yet).
-    fn resolve_unspent(
+    /// Finds the outputs the inputs of `block` (at `height`) spend from earlier blocks:
+    /// each input's creating location, whether that transaction is staged in this batch,
+    /// and the output itself. Inputs whose transaction is unknown are left out; outputs of
+    /// `block` itself are left to the caller (its rows are not written yet).
+    ///
+    /// Rows are read in height order, each once however many of its outputs the block
+    /// spends: the inputs of a block spend from many earlier rows in no useful order, and
+    /// a row evicted from the cache (a spam block's row is 2 MB) would otherwise be read
+    /// again for each input that needs it.
+    fn earlier_outputs(
         &self,
         cache: &mut RowCache,
+        r: &impl KvRead,
+        block: &IndexedBlock,
+        height: Height,
+    ) -> Result<HashMap<Outpoint, EarlierOutput>> {
+        let mut wanted = Vec::new();
+        for tx in &block.transactions {
+            let Some(t) = &tx.transparent else { continue };
+            for outpoint in t.vin.iter().filter_map(|input| input.outpoint()) {
+                let (location, staged) = match self.txid_locations.get(&outpoint.prev_txid) {
+                    Some(l) => (*l, true),
+                    None => match r.get_row::<TxidLocation>(&outpoint.prev_txid)? {
+                        Some(l) => (l, false),
+                        None => continue,
+                    },
+                };
+                if location.block_height != height.0 {
+                    wanted.push((location, staged, outpoint));
+                }
+            }
+        }
+        wanted.sort_unstable_by_key(|(location, _, outpoint)| (*location, outpoint.prev_index));
+        let mut found = HashMap::with_capacity(wanted.len());
+        let mut last_row = None;
+        for (location, staged, outpoint) in wanted {
+            let height = location.block_height;
+            let list = match last_row.take() {
+                Some((h, list)) if h == height => list,
+                _ => cache.row(r, height)?,
+            };
+            let output = list
+                .output(usize::from(location.tx_index), outpoint.prev_index)
+                .map_err(|e| crate::rows::corrupt_row(height, e))?;
+            last_row = Some((height, list));
+            found.insert(
+                outpoint,
+                EarlierOutput {
+                    location,
+                    staged,
+                    output,
+                },
+            );
+        }
+        Ok(found)
+    }
+
+    /// The unspent output `outpoint` spends, or why it cannot: `Ok(Err(None))` when it
+    /// does not exist, `Ok(Err(Some(spender)))` when it is already spent. `current` is
+    /// the block being staged (its rows are not in the transaction yet); `earlier` holds
+    /// what [`Batch::earlier_outputs`] found for it.
+    fn resolve_unspent(
+        &self,
+        earlier: &HashMap<Outpoint, EarlierOutput>,
         r: &impl KvRead,
         outpoint: &Outpoint,
         current: (Height, &IndexedBlock),
     ) -> Result<std::result::Result<PrevOut, Option<TxLocation>>> {
-        // An output of a transaction staged in this batch has no committed `spent` row (its
-        // transaction is not committed), so only the batch's own spends are looked at: one
-        // table lookup fewer for the many inputs that spend recent outputs.
-        let (location, staged) = match self.txid_locations.get(&outpoint.prev_txid) {
-            Some(l) => (*l, true),
-            None => match r.get_row::<TxidLocation>(&outpoint.prev_txid)? {
-                Some(l) => (l, false),
-                None => return Ok(Err(None)),
+        let (location, staged, output) = match earlier.get(outpoint) {
+            Some(e) => (e.location, e.staged, e.output),
+            // Not an earlier block's: this block's own, or unknown.
+            None => match self.txid_locations.get(&outpoint.prev_txid) {
+                Some(l) if l.block_height == current.0.0 => {
+                    let output = current
+                        .1
+                        .transactions
+                        .get(l.tx_index as usize)
+                        .and_then(|t| t.transparent.as_ref())
+                        .and_then(|t| t.vout.get(outpoint.prev_index as usize))
+                        .copied();
+                    (*l, true, output)
+                }
+                _ => return Ok(Err(None)),
             },
-        };
-        let output = if location.block_height == current.0.0 {
-            current
-                .1
-                .transactions
-                .get(location.tx_index as usize)
-                .and_then(|t| t.transparent.as_ref())
-                .and_then(|t| t.vout.get(outpoint.prev_index as usize))
-                .copied()
-        } else {
-            cache.output(r, location, outpoint.prev_index)?
         };
         let Some(output) = output else {
             return Ok(Err(None));
         };
+        // An output of a transaction staged in this batch has no committed `spent` row (its
+        // transaction is not committed), so only the batch's own spends are looked at: one
+        // table lookup fewer for the many inputs that spend recent outputs.
         let spender = match self.spent.get(outpoint) {
             Some(l) => Some(*l),
             None if staged => None,
@@ -309,6 +375,7 @@ impl Batch {
         }
 
         // Inputs: every spent outpoint exists and is unspent; spent rows; address events.
+        let earlier = self.earlier_outputs(cache, w, block, height)?;
         let mut spends = Vec::new();
         for (i, tx) in block.transactions.iter().enumerate() {
             let location = TxLocation {
@@ -320,7 +387,7 @@ impl Batch {
                 let Some(outpoint) = input.outpoint() else {
                     continue;
                 };
-                let prev = match self.resolve_unspent(cache, w, &outpoint, (height, block))? {
+                let prev = match self.resolve_unspent(&earlier, w, &outpoint, (height, block))? {
                     Ok(prev) => prev,
                     Err(None) => {
                         return Err(invalid(

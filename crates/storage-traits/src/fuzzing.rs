@@ -74,7 +74,12 @@ fn model<T: Versioned + Debug>(data: &[u8]) {
 /// indexed, and every transaction and output read through the index is the decoder's.
 fn encoded_transparent_list(data: &[u8]) {
     let decoded = TransparentTxList::from_bytes(data);
-    let Ok(encoded) = EncodedTransparentList::new(data.to_vec()) else {
+    // Indexed inside a buffer with bytes around it, as a stored row is read: any read
+    // outside the item would see them and disagree with the decoder.
+    let mut buffer = vec![0xFF];
+    buffer.extend_from_slice(data);
+    buffer.extend_from_slice(&[0xFF; 32]);
+    let Ok(encoded) = EncodedTransparentList::within(buffer, 1..1 + data.len()) else {
         assert!(
             decoded.is_err(),
             "TransparentTxList: decoded but not indexed: {decoded:?}"

@@ -704,8 +704,10 @@ versioned_v1!(
 /// bytes); reading an output or a transaction decodes just that item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EncodedTransparentList {
+    /// A buffer holding the encoding at `item`.
     bytes: Vec<u8>,
-    /// Where each transaction's `Option` tag is, in list order.
+    item: std::ops::Range<usize>,
+    /// Where each transaction's `Option` tag is in `bytes`, in list order.
     txs: Vec<u32>,
 }
 
@@ -716,18 +718,35 @@ const TX_OUT_V1_LEN: usize = 30;
 impl EncodedTransparentList {
     /// Indexes the encoding of a `TransparentTxList` (its version tag and body).
     pub fn new(bytes: Vec<u8>) -> Result<Self> {
-        if bytes.len() > u32::MAX as usize {
+        let len = bytes.len();
+        Self::within(bytes, 0..len)
+    }
+
+    /// Indexes the encoding at `item` in `buffer`, keeping the whole buffer rather than
+    /// copying the encoding out of it (a row as read from the store, whose entry header and
+    /// checksum surround the item: a spam block's row is 2 MB).
+    pub fn within(buffer: Vec<u8>, item: std::ops::Range<usize>) -> Result<Self> {
+        if buffer.len() > u32::MAX as usize {
             return Err(Error::decode(
                 TransparentTxList::TYPE_NAME,
-                format!("{} bytes is too long to index", bytes.len()),
+                format!("{} bytes is too long to index", buffer.len()),
             ));
         }
-        let mut r = Reader::new(&bytes, TransparentTxList::TYPE_NAME);
+        let Some(bytes) = buffer.get(item.clone()) else {
+            return Err(Error::decode(
+                TransparentTxList::TYPE_NAME,
+                format!(
+                    "item {item:?} is outside a buffer of {} bytes",
+                    buffer.len()
+                ),
+            ));
+        };
+        let mut r = Reader::new(bytes, TransparentTxList::TYPE_NAME);
         expect_v1(&mut r)?;
         let n = r.count(1)?;
         let mut txs = Vec::with_capacity(n);
         for _ in 0..n {
-            txs.push((bytes.len() - r.remaining()) as u32);
+            txs.push((item.end - r.remaining()) as u32);
             r.option(|r| {
                 let outer = r.with_type_name(TransparentCompactTx::TYPE_NAME);
                 expect_v1(r)?;
@@ -738,7 +757,11 @@ impl EncodedTransparentList {
             })?;
         }
         r.finish()?;
-        Ok(EncodedTransparentList { bytes, txs })
+        Ok(EncodedTransparentList {
+            bytes: buffer,
+            item,
+            txs,
+        })
     }
 
     /// Transactions in the list (with or without a transparent part).
@@ -762,7 +785,10 @@ impl EncodedTransparentList {
         let Some(&at) = self.txs.get(index) else {
             return Ok(None);
         };
-        let mut r = Reader::new(&self.bytes[at as usize..], TransparentCompactTx::TYPE_NAME);
+        let mut r = Reader::new(
+            &self.bytes[at as usize..self.item.end],
+            TransparentCompactTx::TYPE_NAME,
+        );
         if r.u8()? == 0 {
             return Ok(None);
         }
@@ -801,7 +827,7 @@ impl EncodedTransparentList {
 
     /// The whole list, decoded.
     pub fn decode(&self) -> Result<TransparentTxList> {
-        TransparentTxList::from_bytes(&self.bytes)
+        TransparentTxList::from_bytes(&self.bytes[self.item.clone()])
     }
 }
 
@@ -1418,9 +1444,23 @@ mod tests {
         bad[at] = 2;
         let err = EncodedTransparentList::new(bad).unwrap_err().to_string();
         assert!(err.contains("TxOutCompact"), "{err}");
-        let mut long = bytes;
+        let mut long = bytes.clone();
         long.push(0);
         assert!(EncodedTransparentList::new(long).is_err());
+
+        // Inside a larger buffer (a stored entry's header before, its checksum after): the
+        // same reads, nothing read outside the item, and an item outside the buffer is an
+        // error.
+        let mut buffer = vec![0xAA; 3];
+        buffer.extend_from_slice(&bytes);
+        buffer.extend_from_slice(&[0xBB; 32]);
+        let within = EncodedTransparentList::within(buffer.clone(), 3..3 + bytes.len()).unwrap();
+        assert_eq!(within.output(1, 1).unwrap(), Some(out));
+        assert_eq!(within.output(1, 2).unwrap(), None);
+        assert_eq!(within.decode().unwrap(), list);
+        assert_eq!(within.len(), 2);
+        assert!(EncodedTransparentList::within(buffer.clone(), 3..buffer.len()).is_err());
+        assert!(EncodedTransparentList::within(buffer.clone(), 3..buffer.len() + 1).is_err());
     }
 
     #[test]
