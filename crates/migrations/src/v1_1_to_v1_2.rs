@@ -132,18 +132,7 @@ fn split_var_entry<'v>(
         height: Some(height.0),
         reason,
     };
-    let mut r = Reader::new(value, "StoredEntryVar");
-    let version = r.u8().map_err(|e| corrupt(e.to_string()))?;
-    if version != storage_traits::entry::ENTRY_VERSION {
-        return Err(corrupt(format!(
-            "unsupported stored-entry version {version}"
-        )));
-    }
-    let len = r.count(1).map_err(|e| corrupt(e.to_string()))?;
-    let item = r.take(len).map_err(|e| corrupt(e.to_string()))?;
-    let checksum: [u8; 32] = r.array().map_err(|e| corrupt(e.to_string()))?;
-    r.finish().map_err(|e| corrupt(e.to_string()))?;
-    Ok((item, checksum))
+    storage_traits::entry::split_var(value, "StoredEntryVar").map_err(|e| corrupt(e.to_string()))
 }
 
 /// The item bytes of a `StoredEntryVar` row, after its checksum verified against `key`.

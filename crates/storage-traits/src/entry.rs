@@ -69,6 +69,27 @@ fn read_entry_version<T: Versioned>(r: &mut Reader<'_>) -> Result<()> {
     }
 }
 
+/// [`StoredEntry::split`] of a [`StoredEntryVar`] whatever its item type (a scan over a
+/// table chosen at run time): the item's stored bytes and the checksum. `type_name` names
+/// the item in errors.
+pub fn split_var<'b>(bytes: &'b [u8], type_name: &'static str) -> Result<(&'b [u8], [u8; 32])> {
+    let mut r = Reader::new(bytes, type_name);
+    match r.u8()? {
+        ENTRY_VERSION => {}
+        other => {
+            return Err(Error::decode(
+                type_name,
+                format!("unsupported stored-entry version {other}"),
+            ));
+        }
+    }
+    let len = r.count(1)?;
+    let item = r.take(len)?;
+    let checksum = r.array()?;
+    r.finish()?;
+    Ok((item, checksum))
+}
+
 /// A checksum-protected value of fixed length per version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredEntryFixed<T> {
@@ -191,13 +212,7 @@ impl<T: Versioned> StoredEntry for StoredEntryVar<T> {
     }
 
     fn split(bytes: &[u8]) -> Result<(&[u8], [u8; 32])> {
-        let mut r = Reader::new(bytes, T::TYPE_NAME);
-        read_entry_version::<T>(&mut r)?;
-        let len = r.count(1)?;
-        let item = r.take(len)?;
-        let checksum = r.array()?;
-        r.finish()?;
-        Ok((item, checksum))
+        split_var(bytes, T::TYPE_NAME)
     }
 
     fn encode(key: &[u8], item: &T) -> Vec<u8> {
