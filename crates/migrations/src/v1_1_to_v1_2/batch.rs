@@ -12,11 +12,16 @@
 //!    ranges. The scan counts the decoded entries in row order and stops reading once the
 //!    batch budget is reached; rows it read ahead past that point are left to the next
 //!    batch;
-//! 3. **seal** (workers): each key range is gathered, sorted, checked for duplicate keys
-//!    and given its stored values — the entries' checksums, several at once;
+//! 3. **seal** (workers): each key range's entries are sorted in place in their pieces (by
+//!    a 16-byte sort item: the first varying 8 key bytes and the entry's place), checked
+//!    for duplicate keys and written out once, in key order, with their stored values —
+//!    the entries' checksums, several at once;
 //! 4. **write** (calling thread): the key ranges are inserted in key order, each as soon
-//!    as it is sealed (the first while the workers seal the others), and the batch commits
-//!    with its progress watermark in one synced transaction.
+//!    as it is sealed, and the batch commits with its progress watermark in one synced
+//!    transaction. Sealing runs a few ranges ahead of the insert (a bounded pipeline, one
+//!    range per worker and one more), and an inserted range's buffers are handed back to
+//!    seal a later one, so the sealed rows of a batch take a few ranges' memory, reused,
+//!    rather than a second copy of the batch in fresh pages.
 //!
 //! The calling thread never idles while there is work: when the decoders fall behind it
 //! decodes the next chunk itself, and while it waits for them it takes queued work.
@@ -29,7 +34,6 @@
 //!
 //! With `worker_threads == 0` the same work runs on the calling thread, in the same order.
 
-use std::cmp::Ordering as KeyOrdering;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -93,11 +97,14 @@ pub(super) fn run_batch<S: KvStore>(
     std::thread::scope(|scope| {
         let mut pool = Pool::start(scope, workers, spec);
         let scanned = scan(ctx, spec, next, tip, &mut pool, started)?;
-        for (i, pieces) in scanned.buckets.into_iter().enumerate() {
-            pool.submit(Work::Seal(i, pieces));
-        }
-        pool.close();
-        commit_batch(ctx.store, spec, &mut pool, fast, scanned.next)?;
+        commit_batch(
+            ctx.store,
+            spec,
+            &mut pool,
+            scanned.buckets,
+            fast,
+            scanned.next,
+        )?;
         Ok(BatchDone {
             next: scanned.next,
             entries: scanned.entries,
@@ -429,7 +436,7 @@ struct Decoded {
 
 /// Verifies the rows of `chunk` (all checksums at once) and decodes them, up to the first
 /// bad one.
-fn decode_chunk(spec: &IndexStage, chunk: &RowChunk) -> Decoded {
+fn decode_chunk(spec: &IndexStage, chunk: &RowChunk, entries: &mut Vec<Entry>) -> Decoded {
     let params = checksum_params();
     let mut jobs: Vec<HashManyJob<'_>> = chunk
         .rows
@@ -440,8 +447,9 @@ fn decode_chunk(spec: &IndexStage, chunk: &RowChunk) -> Decoded {
     let mut rows = Vec::with_capacity(chunk.rows.len());
     let mut bad_row = None;
     // Every entry takes at least `key_len` bytes of its row (its txid or outpoint), so this
-    // is enough: one allocation, no regrowth.
-    let mut entries: Vec<Entry> = Vec::with_capacity(chunk.bytes.len() / spec.key_len);
+    // is enough: no regrowth, and the thread's buffer is reused from chunk to chunk.
+    entries.clear();
+    entries.reserve(chunk.bytes.len() / spec.key_len);
     for (job, row) in jobs.iter().zip(&chunk.rows) {
         let key = &chunk.bytes[row.start..row.key_end];
         if job.to_hash().as_bytes() != row.checksum {
@@ -450,7 +458,7 @@ fn decode_chunk(spec: &IndexStage, chunk: &RowChunk) -> Decoded {
         }
         let item = &chunk.bytes[row.key_end..row.end];
         let before = entries.len();
-        if let Err(e) = (spec.entries)(row.height, item, &mut entries) {
+        if let Err(e) = (spec.entries)(row.height, item, entries) {
             entries.truncate(before);
             bad_row = Some(content_error(spec, key, row.height, e));
             break;
@@ -459,11 +467,11 @@ fn decode_chunk(spec: &IndexStage, chunk: &RowChunk) -> Decoded {
     }
     // Split by key range, each piece allocated at its size.
     let mut sizes = [0usize; BUCKETS];
-    for e in &entries {
+    for e in entries.iter() {
         sizes[bucket_of(spec, &e.0)] += 1;
     }
     let mut buckets: Vec<Vec<Entry>> = sizes.iter().map(|&n| Vec::with_capacity(n)).collect();
-    for e in entries {
+    for e in entries.drain(..) {
         buckets[bucket_of(spec, &e.0)].push(e);
     }
     Decoded {
@@ -488,91 +496,149 @@ fn bucket_of(spec: &IndexStage, key: &[u8; MAX_KEY]) -> usize {
     usize::from(key[spec.spread_byte]) * BUCKETS / 256
 }
 
-/// The key order, comparing first the 8 bytes from `spread_byte` as one integer (they
-/// almost always differ), then the whole key. The bytes before `spread_byte` are the same
-/// in every key, so this is the byte order.
-fn key_order(spread_byte: usize, a: &Entry, b: &Entry) -> KeyOrdering {
-    let prefix = |key: &[u8; MAX_KEY]| {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&key[spread_byte..spread_byte + 8]);
-        u64::from_be_bytes(word)
-    };
-    prefix(&a.0).cmp(&prefix(&b.0)).then_with(|| a.0.cmp(&b.0))
+/// The 8 key bytes from `spread_byte`, as one big-endian integer: the bytes before
+/// `spread_byte` are the same in every key of a stage, so ordering by this, then by the whole
+/// key, is the byte order; the bytes start a txid, so they almost always differ.
+fn sort_prefix(spread_byte: usize, key: &[u8; MAX_KEY]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&key[spread_byte..spread_byte + 8]);
+    u64::from_be_bytes(word)
 }
 
-/// A key range, sorted, with the stored value of every entry.
+/// A sealed row: the key (its first `key_len` bytes) and its stored value.
+#[derive(Clone, Copy)]
+struct SealedRow {
+    key: [u8; MAX_KEY],
+    value: LocationValue,
+}
+
+/// An entry of a key range's pieces, by its place (piece, offset), with its sort prefix.
+#[derive(Clone, Copy)]
+struct SortItem {
+    prefix: u64,
+    piece: u32,
+    offset: u32,
+}
+
+/// A key range, sorted, with the stored value of every entry. Its buffers are reused: the
+/// writer hands an inserted range back to be sealed again (see `commit_batch`).
+#[derive(Default)]
 struct Sealed {
-    entries: Vec<Entry>,
-    values: Vec<LocationValue>,
+    rows: Vec<SealedRow>,
+    /// The sort's scratch.
+    order: Vec<SortItem>,
 }
 
 impl Sealed {
     fn rows(&self, key_len: usize) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.entries
+        self.rows
             .iter()
-            .zip(&self.values)
-            .map(move |((k, _), v)| (&k[..key_len], &v[..]))
+            .map(move |r| (&r.key[..key_len], &r.value[..]))
     }
 }
 
-/// Gathers a key range's pieces, sorts them, rejects duplicate keys and computes the
-/// stored values.
-fn seal(spec: &IndexStage, mut pieces: Vec<Vec<Entry>>) -> Result<Sealed> {
-    let mut entries = if pieces.len() == 1 {
-        pieces.pop().unwrap_or_default()
-    } else {
-        let mut all = Vec::with_capacity(pieces.iter().map(Vec::len).sum());
-        for piece in &pieces {
-            all.extend_from_slice(piece);
-        }
-        all
-    };
-    drop(pieces);
-    entries.sort_unstable_by(|a, b| key_order(spec.spread_byte, a, b));
-    if let Some(pair) = entries.windows(2).find(|p| p[0].0 == p[1].0) {
+/// The location a stored value holds (`location_value`'s inverse).
+fn value_location(value: &LocationValue) -> TxLocation {
+    TxLocation {
+        block_height: u32::from_be_bytes([value[2], value[3], value[4], value[5]]),
+        tx_index: u16::from_be_bytes([value[6], value[7]]),
+    }
+}
+
+/// Seals a key range into `out`'s buffers: sorts its pieces' entries by key (ties, which
+/// are duplicates, in row order), rejects duplicate keys (the smallest key first, with its
+/// two earliest locations) and writes every entry's key and stored value in key order.
+/// The entries are not gathered first: the sort orders their places, and the rows are
+/// written once, in order; the pieces are freed on return.
+fn seal(spec: &IndexStage, pieces: Vec<Vec<Entry>>, mut out: Sealed) -> Result<Sealed> {
+    let spread = spec.spread_byte;
+    out.rows.clear();
+    out.order.clear();
+    out.order
+        .reserve(pieces.iter().map(Vec::len).sum::<usize>());
+    for (p, piece) in pieces.iter().enumerate() {
+        out.order
+            .extend(piece.iter().enumerate().map(|(o, e)| SortItem {
+                prefix: sort_prefix(spread, &e.0),
+                piece: p as u32,
+                offset: o as u32,
+            }));
+    }
+    let entry = |s: &SortItem| &pieces[s.piece as usize][s.offset as usize];
+    out.order.sort_unstable_by(|a, b| {
+        a.prefix.cmp(&b.prefix).then_with(|| {
+            entry(a)
+                .0
+                .cmp(&entry(b).0)
+                .then_with(|| (a.piece, a.offset).cmp(&(b.piece, b.offset)))
+        })
+    });
+    if let Some(pair) = out
+        .order
+        .windows(2)
+        .find(|p| p[0].prefix == p[1].prefix && entry(&p[0]).0 == entry(&p[1]).0)
+    {
+        let (a, b) = (entry(&pair[0]), entry(&pair[1]));
         return Err(MigrationError::Duplicate {
             table: spec.table,
-            key: hex::encode(&pair[0].0[..spec.key_len]),
-            first: pair[0].1.min(pair[1].1),
-            second: pair[0].1.max(pair[1].1),
+            key: hex::encode(&a.0[..spec.key_len]),
+            first: a.1.min(b.1),
+            second: a.1.max(b.1),
         });
     }
-    let values = location_values(spec.key_len, &entries);
-    Ok(Sealed { entries, values })
+    out.rows.reserve(out.order.len());
+    let mut group: Vec<&Entry> = Vec::with_capacity(HASH_BATCH);
+    for items in out.order.chunks(HASH_BATCH) {
+        group.clear();
+        group.extend(items.iter().map(entry));
+        push_sealed_rows(spec.key_len, &group, &mut out.rows);
+    }
+    Ok(out)
+}
+
+/// Appends the sealed rows of `group` (at most [`HASH_BATCH`] entries), their checksums
+/// computed together with `blake2b_simd::many`.
+fn push_sealed_rows(key_len: usize, group: &[&Entry], out: &mut Vec<SealedRow>) {
+    let params = checksum_params();
+    let mut messages = [[0u8; MAX_KEY + 7]; HASH_BATCH];
+    for (m, (key, loc)) in messages.iter_mut().zip(group) {
+        m[..key_len].copy_from_slice(&key[..key_len]);
+        m[key_len..key_len + 7].copy_from_slice(&location_item(*loc));
+    }
+    let message = |i: usize| &messages[i][..key_len + 7];
+    let mut push = |jobs: &[HashManyJob<'_>]| {
+        for (job, (key, loc)) in jobs.iter().zip(group) {
+            out.push(SealedRow {
+                key: *key,
+                value: location_value(*loc, job.to_hash().as_bytes()),
+            });
+        }
+    };
+    if group.len() == HASH_BATCH {
+        // The common case: a full group, jobs on the stack.
+        let mut jobs: [HashManyJob<'_>; HASH_BATCH] =
+            std::array::from_fn(|i| HashManyJob::new(&params, message(i)));
+        hash_many(jobs.iter_mut());
+        push(&jobs);
+    } else {
+        let mut jobs: Vec<HashManyJob<'_>> = (0..group.len())
+            .map(|i| HashManyJob::new(&params, message(i)))
+            .collect();
+        hash_many(jobs.iter_mut());
+        push(&jobs);
+    }
 }
 
 /// The stored `StoredEntryFixed<TxLocation>` value of every entry, the checksums computed
-/// [`HASH_BATCH`] at a time with `blake2b_simd::many`.
+/// [`HASH_BATCH`] at a time with `blake2b_simd::many` (as [`seal`] does).
+#[cfg(test)]
 pub(super) fn location_values(key_len: usize, entries: &[Entry]) -> Vec<LocationValue> {
-    let params = checksum_params();
-    let mut values = Vec::with_capacity(entries.len());
-    let mut messages = [[0u8; MAX_KEY + 7]; HASH_BATCH];
-    for group in entries.chunks(HASH_BATCH) {
-        for (m, (key, loc)) in messages.iter_mut().zip(group) {
-            m[..key_len].copy_from_slice(&key[..key_len]);
-            m[key_len..key_len + 7].copy_from_slice(&location_item(*loc));
-        }
-        let message = |i: usize| &messages[i][..key_len + 7];
-        let mut push = |jobs: &[HashManyJob<'_>]| {
-            for (job, (_, loc)) in jobs.iter().zip(group) {
-                values.push(location_value(*loc, job.to_hash().as_bytes()));
-            }
-        };
-        if group.len() == HASH_BATCH {
-            // The common case: a full group, jobs on the stack.
-            let mut jobs: [HashManyJob<'_>; HASH_BATCH] =
-                std::array::from_fn(|i| HashManyJob::new(&params, message(i)));
-            hash_many(jobs.iter_mut());
-            push(&jobs);
-        } else {
-            let mut jobs: Vec<HashManyJob<'_>> = (0..group.len())
-                .map(|i| HashManyJob::new(&params, message(i)))
-                .collect();
-            hash_many(jobs.iter_mut());
-            push(&jobs);
-        }
+    let mut rows = Vec::with_capacity(entries.len());
+    let refs: Vec<&Entry> = entries.iter().collect();
+    for group in refs.chunks(HASH_BATCH) {
+        push_sealed_rows(key_len, group, &mut rows);
     }
-    values
+    rows.into_iter().map(|r| r.value).collect()
 }
 
 fn location_value(loc: TxLocation, checksum: &[u8]) -> LocationValue {
@@ -583,17 +649,71 @@ fn location_value(loc: TxLocation, checksum: &[u8]) -> LocationValue {
     out
 }
 
-/// Inserts the sealed key ranges in key order and commits them with the watermark `next`.
+/// Seals the key ranges, inserts them in key order and commits them with the watermark
+/// `next`.
 fn commit_batch<S: KvStore>(
     store: &S,
     spec: &IndexStage,
     pool: &mut Pool<'_>,
+    buckets: Vec<Vec<Vec<Entry>>>,
     fast: bool,
     next: Height,
 ) -> Result<()> {
     let n = spec.key_len;
     let mut sealed: Vec<Option<Result<Sealed>>> = (0..BUCKETS).map(|_| None).collect();
-    let mut take = |i: usize| loop {
+    let mut w = store.begin_write()?;
+    if fast {
+        // Only this stage's own rows in the table: nothing to check, so each range goes in
+        // as soon as it is sealed. A bounded pipeline: a few ranges are sealed ahead of the
+        // insert, and each inserted range's buffers go back to seal a later one, so the
+        // sealed rows reuse memory instead of touching fresh pages.
+        let ahead = (pool.workers + 1).min(BUCKETS);
+        let mut pending = buckets.into_iter().enumerate();
+        for (i, pieces) in pending.by_ref().take(ahead) {
+            pool.submit(Work::Seal(i, pieces, Sealed::default()));
+        }
+        for i in 0..BUCKETS {
+            let s = take_sealed(pool, &mut sealed, i)?;
+            w.insert_sorted(spec.table, &mut s.rows(n))?;
+            if let Some((j, pieces)) = pending.next() {
+                pool.submit(Work::Seal(j, pieces, s));
+            }
+        }
+    } else {
+        for (i, pieces) in buckets.into_iter().enumerate() {
+            pool.submit(Work::Seal(i, pieces, Sealed::default()));
+        }
+        // Every duplicate is reported before any existing entry, as in a sequential pass.
+        let all = (0..BUCKETS)
+            .map(|i| take_sealed(pool, &mut sealed, i))
+            .collect::<Result<Vec<_>>>()?;
+        for s in &all {
+            let mut missing = Vec::with_capacity(s.rows.len());
+            for row in &s.rows {
+                if !check_existing(&w, spec.table, &row.key[..n], value_location(&row.value))? {
+                    missing.push(row);
+                }
+            }
+            w.insert_sorted(
+                spec.table,
+                &mut missing.iter().map(|r| (&r.key[..n], &r.value[..])),
+            )?;
+        }
+    }
+    pool.close();
+    w.put_row::<MetadataHeights>(&spec.progress_key, next)?;
+    w.commit(Durability::Synced)?;
+    Ok(())
+}
+
+/// Key range `i`, sealed: waits for it, doing queued work meanwhile, and keeps the other
+/// ranges that arrive first.
+fn take_sealed(
+    pool: &mut Pool<'_>,
+    sealed: &mut [Option<Result<Sealed>>],
+    i: usize,
+) -> Result<Sealed> {
+    loop {
         if let Some(s) = sealed[i].take() {
             return s;
         }
@@ -603,44 +723,15 @@ fn commit_batch<S: KvStore>(
             // Only if a worker panicked; the scope re-raises its panic.
             None => panic!("migration workers stopped before sealing key range {i}"),
         }
-    };
-    let mut w = store.begin_write()?;
-    if fast {
-        // Only this stage's own rows in the table: nothing to check, so each range goes in
-        // as soon as it is sealed.
-        for i in 0..BUCKETS {
-            let s = take(i)?;
-            w.insert_sorted(spec.table, &mut s.rows(n))?;
-        }
-    } else {
-        // Every duplicate is reported before any existing entry, as in a sequential pass.
-        let all = (0..BUCKETS).map(&mut take).collect::<Result<Vec<_>>>()?;
-        for s in &all {
-            let mut missing = Vec::with_capacity(s.entries.len());
-            for (i, (k, loc)) in s.entries.iter().enumerate() {
-                if !check_existing(&w, spec.table, &k[..n], *loc)? {
-                    missing.push(i);
-                }
-            }
-            w.insert_sorted(
-                spec.table,
-                &mut missing
-                    .iter()
-                    .map(|&i| (&s.entries[i].0[..n], &s.values[i][..])),
-            )?;
-        }
     }
-    w.put_row::<MetadataHeights>(&spec.progress_key, next)?;
-    w.commit(Durability::Synced)?;
-    Ok(())
 }
 
 /// Work for the workers.
 enum Work {
     /// Verify and decode a chunk of source rows (its sequence number in the batch).
     Decode(usize, RowChunk),
-    /// Seal key range `i` from its pieces.
-    Seal(usize, Vec<Vec<Entry>>),
+    /// Seal key range `i` from its pieces, into the given buffers.
+    Seal(usize, Vec<Vec<Entry>>, Sealed),
 }
 
 /// Work done.
@@ -650,10 +741,11 @@ enum Done {
     Sealed(usize, Result<Sealed>),
 }
 
-fn do_work(spec: &IndexStage, work: Work) -> Done {
+/// Does `work`; `scratch` is the thread's decoding buffer, kept across chunks.
+fn do_work(spec: &IndexStage, work: Work, scratch: &mut Vec<Entry>) -> Done {
     match work {
-        Work::Decode(seq, chunk) => Done::Decoded(seq, decode_chunk(spec, &chunk), chunk),
-        Work::Seal(i, pieces) => Done::Sealed(i, seal(spec, pieces)),
+        Work::Decode(seq, chunk) => Done::Decoded(seq, decode_chunk(spec, &chunk, scratch), chunk),
+        Work::Seal(i, pieces, out) => Done::Sealed(i, seal(spec, pieces, out)),
     }
 }
 
@@ -671,6 +763,8 @@ struct Pool<'s> {
     queue: Option<Arc<Mutex<Receiver<Work>>>>,
     /// Tells the workers to skip the work still queued (the batch failed).
     abort: Arc<AtomicBool>,
+    /// The calling thread's decoding buffer.
+    scratch: Vec<Entry>,
 }
 
 impl<'s> Pool<'s> {
@@ -685,6 +779,7 @@ impl<'s> Pool<'s> {
             for _ in 0..workers {
                 let (work_rx, done_tx, abort) = (work_rx.clone(), done_tx.clone(), abort.clone());
                 scope.spawn(move || {
+                    let mut scratch = Vec::new();
                     loop {
                         // The lock is held only while waiting for the next item.
                         let next = match work_rx.lock() {
@@ -695,7 +790,7 @@ impl<'s> Pool<'s> {
                         if abort.load(Ordering::Relaxed) {
                             continue;
                         }
-                        if done_tx.send(do_work(spec, work)).is_err() {
+                        if done_tx.send(do_work(spec, work, &mut scratch)).is_err() {
                             return;
                         }
                     }
@@ -711,6 +806,7 @@ impl<'s> Pool<'s> {
             done_here: VecDeque::new(),
             queue,
             abort,
+            scratch: Vec::new(),
         }
     }
 
@@ -728,7 +824,7 @@ impl<'s> Pool<'s> {
 
     /// Does `work` on the calling thread.
     fn run_here(&mut self, work: Work) {
-        let done = do_work(self.spec, work);
+        let done = do_work(self.spec, work, &mut self.scratch);
         self.done_here.push_back(done);
     }
 
@@ -780,7 +876,7 @@ impl Drop for Pool<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::SPENT_STAGE;
+    use super::super::{SPENT_STAGE, TXID_LOCATION_STAGE};
     use super::*;
     use storage_traits::codec::put_compact_size;
     use storage_traits::model::{TransparentCompactTx, TransparentTxList, TxId, TxInCompact};
@@ -823,7 +919,7 @@ mod tests {
     #[test]
     fn decoding_stops_at_the_first_bad_row_with_its_sequential_error() {
         let mut rows: Vec<_> = (10..30).map(transparent_row).collect();
-        let good = decode_chunk(&SPENT_STAGE, &chunk_of(&rows, 10));
+        let good = decode_chunk(&SPENT_STAGE, &chunk_of(&rows, 10), &mut Vec::new());
         assert!(good.bad_row.is_none());
         assert_eq!(good.rows.len(), 20);
         assert!(good.rows.iter().all(|&(_, n)| n == 1));
@@ -842,7 +938,7 @@ mod tests {
         rows[8] = undecodable_row(18);
         let last = rows[5].1.len() - 1;
         rows[5].1[last] ^= 1;
-        let bad = decode_chunk(&SPENT_STAGE, &chunk_of(&rows, 10));
+        let bad = decode_chunk(&SPENT_STAGE, &chunk_of(&rows, 10), &mut Vec::new());
         assert_eq!(bad.rows.len(), 5);
         match bad.bad_row {
             Some(MigrationError::Storage(storage_traits::Error::ChecksumMismatch {
@@ -853,7 +949,7 @@ mod tests {
             other => panic!("expected a checksum mismatch, got {other:?}"),
         }
         rows[5] = transparent_row(15);
-        let bad = decode_chunk(&SPENT_STAGE, &chunk_of(&rows, 10));
+        let bad = decode_chunk(&SPENT_STAGE, &chunk_of(&rows, 10), &mut Vec::new());
         assert_eq!(bad.rows.len(), 8);
         match bad.bad_row {
             Some(MigrationError::Storage(storage_traits::Error::Corrupt {
@@ -886,7 +982,7 @@ mod tests {
         let mut chunks: Vec<Decoded> = rows
             .chunks(4)
             .enumerate()
-            .map(|(i, r)| decode_chunk(&SPENT_STAGE, &chunk_of(r, 4 * i as u32)))
+            .map(|(i, r)| decode_chunk(&SPENT_STAGE, &chunk_of(r, 4 * i as u32), &mut Vec::new()))
             .collect();
         chunks[3].bad_row = Some(MigrationError::NoMetadata);
         let mut count = Count::new(per_entry, 10 * per_entry, Height(0));
@@ -913,7 +1009,8 @@ mod tests {
         // The same with a budget past the bad row: the bad row is the error.
         let mut count = Count::new(per_entry, 100 * per_entry, Height(0));
         for (seq, r) in rows.chunks(4).enumerate() {
-            let mut decoded = decode_chunk(&SPENT_STAGE, &chunk_of(r, 4 * seq as u32));
+            let mut decoded =
+                decode_chunk(&SPENT_STAGE, &chunk_of(r, 4 * seq as u32), &mut Vec::new());
             if seq == 3 {
                 decoded.bad_row = Some(MigrationError::NoMetadata);
             }
@@ -953,36 +1050,82 @@ mod tests {
         }
     }
 
-    #[test]
-    fn key_order_is_the_byte_order() {
-        // Keys that tie on the compared word and differ after it, and keys that differ in
-        // every position, both spreads.
-        let mut keys: Vec<Entry> = Vec::new();
-        for i in 0..200u32 {
-            let mut key = [1u8; MAX_KEY];
-            let x = i.wrapping_mul(2_654_435_761);
-            key[1..5].copy_from_slice(&(x % 7).to_be_bytes());
-            key[20..24].copy_from_slice(&x.to_be_bytes());
-            key[36] = (i % 3) as u8;
-            keys.push((
-                key,
-                TxLocation {
+    /// Keys that tie on the sort prefix and differ after it, and keys that differ in every
+    /// position, for both stages, in pieces.
+    fn test_entries(spec: &IndexStage) -> Vec<Entry> {
+        (0..200u32)
+            .map(|i| {
+                let mut key = [0u8; MAX_KEY];
+                key[..spec.key_len].fill(1);
+                let x = i.wrapping_mul(2_654_435_761);
+                key[1..5].copy_from_slice(&(x % 7).to_be_bytes());
+                key[20..24].copy_from_slice(&x.to_be_bytes());
+                key[spec.key_len - 1] = (i % 3) as u8;
+                let loc = TxLocation {
                     block_height: i,
                     tx_index: 0,
-                },
-            ));
-        }
-        for spread in [0, 1] {
-            let mut by_order = keys.clone();
-            by_order.sort_unstable_by(|a, b| key_order(spread, a, b));
-            let mut by_bytes = keys.clone();
+                };
+                (key, loc)
+            })
+            .collect()
+    }
+
+    fn pieces_of(entries: &[Entry]) -> Vec<Vec<Entry>> {
+        vec![
+            entries[..7].to_vec(),
+            Vec::new(),
+            entries[7..150].to_vec(),
+            entries[150..].to_vec(),
+        ]
+    }
+
+    #[test]
+    fn sealing_sorts_by_key_bytes_and_stores_each_entry() {
+        for spec in [&TXID_LOCATION_STAGE, &SPENT_STAGE] {
+            let entries = test_entries(spec);
+            let mut by_bytes = entries.clone();
             by_bytes.sort_unstable_by_key(|e| e.0);
-            assert!(
-                by_order
-                    .iter()
-                    .map(|e| e.0)
-                    .eq(by_bytes.iter().map(|e| e.0))
-            );
+            // Sealed twice into the same buffers, as the pipeline reuses them.
+            let mut out = Sealed::default();
+            for _ in 0..2 {
+                out = seal(spec, pieces_of(&entries), out).unwrap();
+                assert_eq!(out.rows.len(), by_bytes.len());
+                for (row, (key, loc)) in out.rows.iter().zip(&by_bytes) {
+                    assert_eq!(row.key, *key);
+                    assert_eq!(value_location(&row.value), *loc);
+                    assert_eq!(
+                        row.value.to_vec(),
+                        StoredEntryFixed::<TxLocation>::new(&key[..spec.key_len], *loc).to_bytes()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sealing_reports_the_smallest_duplicate_with_its_two_earliest_locations() {
+        let mut entries = test_entries(&SPENT_STAGE);
+        let mut by_bytes = entries.clone();
+        by_bytes.sort_unstable_by_key(|e| e.0);
+        // The 10th and 20th smallest keys, spent again later; the 10th three times.
+        let (small, large) = (by_bytes[10], by_bytes[20]);
+        let at = |h: u32| TxLocation {
+            block_height: h,
+            tx_index: 1,
+        };
+        entries.push((large.0, at(300)));
+        entries.push((small.0, at(301)));
+        entries.push((small.0, at(302)));
+        let pieces = vec![entries[..100].to_vec(), entries[100..].to_vec()];
+        match seal(&SPENT_STAGE, pieces, Sealed::default()) {
+            Err(MigrationError::Duplicate {
+                key, first, second, ..
+            }) => {
+                assert_eq!(key, hex::encode(small.0));
+                assert_eq!((first, second), (small.1, at(301)));
+            }
+            Err(e) => panic!("expected a duplicate, got {e}"),
+            Ok(_) => panic!("expected a duplicate"),
         }
     }
 }
