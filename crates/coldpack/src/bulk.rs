@@ -106,13 +106,31 @@ impl LocalDirBackend {
     }
 
     fn reopen(&self) -> Result<()> {
-        let mut g = self.reader.lock().unwrap_or_else(|p| p.into_inner());
-        *g = if self.dir.join(fixtures::format::MANIFEST_FILE).exists() {
-            Some(FixtureReader::open(&self.dir)?)
-        } else {
-            None
-        };
+        let reader = open_fixture(&self.dir)?;
+        *self.reader.lock().unwrap_or_else(|p| p.into_inner()) = reader;
         Ok(())
+    }
+}
+
+/// The fixture at `dir`, or `None` when there is none. The fixture writer replaces a
+/// directory by deleting the old one and renaming the new one into place, so an open can
+/// find it half-deleted: a failed open is retried a few times before it counts.
+fn open_fixture(dir: &Path) -> Result<Option<FixtureReader>> {
+    const ATTEMPTS: u32 = 10;
+    let mut attempt = 1;
+    loop {
+        if !dir.join(fixtures::format::MANIFEST_FILE).exists() {
+            return Ok(None);
+        }
+        match FixtureReader::open(dir) {
+            Ok(reader) => return Ok(Some(reader)),
+            Err(e) if attempt < ATTEMPTS => {
+                tracing::debug!(dir = %dir.display(), attempt, error = %e, "fixture open failed, retrying (being replaced?)");
+                std::thread::sleep(Duration::from_millis(50));
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

@@ -11,8 +11,8 @@ use coldpack::cas::{Commit, MAIN, Manifest};
 use coldpack::derived::{KeyIndexReader, TxidPrefixExtractor};
 use coldpack::traits::{ChunkLayout, ColdCatalog, ColdState, HotState};
 use coldpack::{
-    Cas, Codec, Error, FreezeConfig, Freezer, LocalDirBackend, ObjectId, PackReader, SourceKind,
-    Step,
+    BulkBackend, Cas, Codec, Error, FreezeConfig, Freezer, LocalDirBackend, ObjectId, PackReader,
+    SourceKind, Step,
 };
 use common::{Counted, FileCatalog, FixtureHot, TestLayout, write_fixture};
 use fixtures::SynthConfig;
@@ -320,6 +320,38 @@ fn backend_wait_is_bounded() {
     grower.join().unwrap();
     assert_eq!(rep.source, Some(SourceKind::Bulk));
     assert_eq!(e.state("blocks", 3), Some(ColdState::Frozen));
+}
+
+/// The fixture writer replaces a lake directory by deleting the old one and renaming the new
+/// one into place; a backend asked for its tip meanwhile sees the old tip, the new one or
+/// none, never an error (`backend_wait_is_bounded` failed once at load 5: the wait's poll
+/// opened a half-deleted directory).
+#[test]
+fn tip_while_the_lake_is_replaced_is_never_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let cfg = SynthConfig::new(60, 0xc01d);
+    write_fixture(&lake, &cfg, 20);
+    let backend = LocalDirBackend::new(&lake);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (lake, cfg, done) = (lake.clone(), cfg.clone(), Arc::clone(&done));
+        std::thread::spawn(move || {
+            for i in 0..12 {
+                write_fixture(&lake, &cfg, if i % 2 == 0 { 60 } else { 20 });
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    let mut polls = 0u32;
+    while !done.load(Ordering::SeqCst) {
+        let tip = backend.tip().unwrap();
+        assert!(matches!(tip, None | Some(19) | Some(59)), "{tip:?}");
+        polls += 1;
+    }
+    writer.join().unwrap();
+    assert!(polls > 0);
+    assert_eq!(backend.tip().unwrap(), Some(19));
 }
 
 /// Without a backend, a chunk no local source has is refused, nothing marked.
