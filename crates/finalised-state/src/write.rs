@@ -6,7 +6,7 @@
 //! written in key order when the batch is flushed, in the same transaction.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
 
 use accumulator::{Accumulator, TxDelta};
@@ -126,6 +126,52 @@ struct PrevOut {
     output: TxOutCompact,
 }
 
+/// Committed outputs the inputs of the next few blocks of a bulk sync spend, by outpoint:
+/// creating location and output (`None` when that transaction has no such output).
+type WindowOutputs = HashMap<Outpoint, (TxLocation, Option<TxOutCompact>)>;
+
+/// The most blocks a bulk sync reads ahead to group their inputs' row reads.
+const WINDOW_BLOCKS: usize = 256;
+/// The most inputs in a window (a spam block has thousands; its own memory stays small).
+const WINDOW_INPUTS: usize = 20_000;
+
+/// Reads the committed outputs the inputs of `blocks` spend, each `transparent` row once for
+/// the whole window: after a spam band, the blocks' few inputs each spend from one of many
+/// 2 MB spam rows, more than the row cache holds, so block-by-block each input read a row.
+/// Outputs of transactions not committed yet (in the open batch or the window) are left to
+/// the block-by-block path.
+fn read_window_outputs(
+    cache: &mut RowCache,
+    r: &impl KvRead,
+    blocks: &VecDeque<IndexedBlock>,
+) -> Result<WindowOutputs> {
+    let mut wanted = Vec::new();
+    for tx in blocks.iter().flat_map(|b| &b.transactions) {
+        let Some(t) = &tx.transparent else { continue };
+        for outpoint in t.vin.iter().filter_map(|input| input.outpoint()) {
+            if let Some(location) = r.get_row::<TxidLocation>(&outpoint.prev_txid)? {
+                wanted.push((location, outpoint));
+            }
+        }
+    }
+    wanted.sort_unstable_by_key(|(location, outpoint)| (*location, outpoint.prev_index));
+    let mut found = HashMap::with_capacity(wanted.len());
+    let mut last_row = None;
+    for (location, outpoint) in wanted {
+        let height = location.block_height;
+        let list = match last_row.take() {
+            Some((h, list)) if h == height => list,
+            _ => cache.row(r, height)?,
+        };
+        let output = list
+            .output(usize::from(location.tx_index), outpoint.prev_index)
+            .map_err(|e| crate::rows::corrupt_row(height, e))?;
+        last_row = Some((height, list));
+        found.insert(outpoint, (location, output));
+    }
+    Ok(found)
+}
+
 /// An output of an earlier block that an input of the block being staged spends.
 struct EarlierOutput {
     location: TxLocation,
@@ -197,14 +243,30 @@ impl Batch {
     fn earlier_outputs(
         &self,
         cache: &mut RowCache,
+        window: &WindowOutputs,
         r: &impl KvRead,
         block: &IndexedBlock,
         height: Height,
     ) -> Result<HashMap<Outpoint, EarlierOutput>> {
         let mut wanted = Vec::new();
+        let mut found = HashMap::new();
         for tx in &block.transactions {
             let Some(t) = &tx.transparent else { continue };
             for outpoint in t.vin.iter().filter_map(|input| input.outpoint()) {
+                if let Some(&(location, output)) = window.get(&outpoint) {
+                    // Committed when the window was read; whether its transaction is in
+                    // this batch is a question of now (a batch may have committed since).
+                    let staged = self.txid_locations.contains_key(&outpoint.prev_txid);
+                    found.insert(
+                        outpoint,
+                        EarlierOutput {
+                            location,
+                            staged,
+                            output,
+                        },
+                    );
+                    continue;
+                }
                 let (location, staged) = match self.txid_locations.get(&outpoint.prev_txid) {
                     Some(l) => (*l, true),
                     None => match r.get_row::<TxidLocation>(&outpoint.prev_txid)? {
@@ -218,7 +280,7 @@ impl Batch {
             }
         }
         wanted.sort_unstable_by_key(|(location, _, outpoint)| (*location, outpoint.prev_index));
-        let mut found = HashMap::with_capacity(wanted.len());
+        found.reserve(wanted.len());
         let mut last_row = None;
         for (location, staged, outpoint) in wanted {
             let height = location.block_height;
@@ -319,6 +381,7 @@ impl Batch {
     fn stage_block<W: KvWrite>(
         &mut self,
         cache: &mut RowCache,
+        window: &WindowOutputs,
         w: &mut W,
         block: &IndexedBlock,
         height: Height,
@@ -375,7 +438,7 @@ impl Batch {
         }
 
         // Inputs: every spent outpoint exists and is unspent; spent rows; address events.
-        let earlier = self.earlier_outputs(cache, w, block, height)?;
+        let earlier = self.earlier_outputs(cache, window, w, block, height)?;
         let mut spends = Vec::new();
         for (i, tx) in block.transactions.iter().enumerate() {
             let location = TxLocation {
@@ -705,7 +768,27 @@ impl<B: Backend> FinalisedState<B> {
         // The tip including staged, uncommitted blocks.
         let mut staged_tip = *lock(&self.tip);
         let mut pending: Option<(B::Writer<'_>, Batch, Height)> = None;
-        for block in blocks {
+        let mut blocks = blocks.into_iter();
+        let mut ahead = VecDeque::new();
+        let mut window = WindowOutputs::new();
+        loop {
+            if ahead.is_empty() {
+                let mut inputs = 0;
+                while ahead.len() < WINDOW_BLOCKS && inputs < WINDOW_INPUTS {
+                    let Some(block) = blocks.next() else { break };
+                    inputs += block
+                        .transactions
+                        .iter()
+                        .filter_map(|t| t.transparent.as_ref())
+                        .map(|t| t.vin.len())
+                        .sum::<usize>();
+                    ahead.push_back(block);
+                }
+                window = read_window_outputs(rows, &self.store.begin_read()?, &ahead)?;
+            }
+            let Some(block) = ahead.pop_front() else {
+                break;
+            };
             if self.check_existing(&block)?.is_some() {
                 continue;
             }
@@ -714,7 +797,7 @@ impl<B: Backend> FinalisedState<B> {
                 Some(p) => p,
                 None => pending.insert((self.store.begin_write()?, Batch::default(), height)),
             };
-            batch.stage_block(rows, w, &block, height)?;
+            batch.stage_block(rows, &window, w, &block, height)?;
             staged_tip = Some((height, block.header.hash()));
             written += 1;
             if batch.bytes >= self.config.sync_write_batch_bytes {
@@ -821,7 +904,7 @@ impl<B: Backend> FinalisedState<B> {
         let mut w = self.store.begin_write()?;
         let mut acc = self.load_accumulator(&w, tip.map(|(h, _)| h))?;
         let mut batch = Batch::default();
-        let spends = batch.stage_block(rows, &mut w, &block, height)?;
+        let spends = batch.stage_block(rows, &WindowOutputs::new(), &mut w, &block, height)?;
 
         if let Some(acc) = acc.as_mut() {
             // Earlier transactions whose outputs this block spends: their counts before the
@@ -1173,7 +1256,13 @@ mod tests {
         let mut cache = RowCache::with_byte_cap(0);
         for (h, b) in blocks.iter().enumerate() {
             batch
-                .stage_block(&mut cache, &mut w, b, Height(h as u32))
+                .stage_block(
+                    &mut cache,
+                    &WindowOutputs::new(),
+                    &mut w,
+                    b,
+                    Height(h as u32),
+                )
                 .unwrap();
         }
         batch.flush_into(&mut w).unwrap();
