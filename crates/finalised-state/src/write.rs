@@ -254,14 +254,12 @@ impl Batch {
             let Some(t) = &tx.transparent else { continue };
             for outpoint in t.vin.iter().filter_map(|input| input.outpoint()) {
                 if let Some(&(location, output)) = window.get(&outpoint) {
-                    // Committed when the window was read; whether its transaction is in
-                    // this batch is a question of now (a batch may have committed since).
-                    let staged = self.txid_locations.contains_key(&outpoint.prev_txid);
+                    // Committed when the window was read, so not staged in this batch.
                     found.insert(
                         outpoint,
                         EarlierOutput {
                             location,
-                            staged,
+                            staged: false,
                             output,
                         },
                     );

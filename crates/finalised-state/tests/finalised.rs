@@ -337,9 +337,38 @@ fn bulk_double_spend_is_refused<B: Backend>() {
     let dir = tempfile::tempdir().unwrap();
     let s = open::<B>(dir.path());
     let result = s.write_blocks(
-        blocks[..30].iter().cloned().chain(std::iter::once(bad)),
+        blocks[..30]
+            .iter()
+            .cloned()
+            .chain(std::iter::once(bad.clone())),
         |_| {},
     );
+    expect_already_spent(result);
+    // The good block still goes in after whatever the failed call committed.
+    s.write_blocks(blocks[..31].iter().cloned(), |_| {})
+        .unwrap();
+    assert_eq!(s.db_height().unwrap(), Some(Height(30)));
+
+    // The same with the output committed before the call and one block per batch: the sync
+    // reads the output ahead (its window of blocks), and when the second spend comes the
+    // first one's `spent` row is committed by an earlier batch of the call.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.sync_write_batch_bytes = 1;
+    let s = FinalisedState::<B>::open(c).unwrap();
+    s.write_blocks(blocks[..20].iter().cloned(), |_| {})
+        .unwrap();
+    let mut batches = 0;
+    let result = s.write_blocks(
+        blocks[20..30].iter().cloned().chain(std::iter::once(bad)),
+        |_| batches += 1,
+    );
+    expect_already_spent(result);
+    assert_eq!(batches, 10, "one batch per good block");
+    assert_eq!(s.db_height().unwrap(), Some(Height(29)));
+}
+
+fn expect_already_spent(result: Result<u64, Error>) {
     match result {
         Err(Error::InvalidBlock { height, reason, .. }) => {
             assert_eq!(height, 30);
@@ -347,10 +376,6 @@ fn bulk_double_spend_is_refused<B: Backend>() {
         }
         other => panic!("expected InvalidBlock (already spent), got {other:?}"),
     }
-    // The good block still goes in after whatever the failed call committed.
-    s.write_blocks(blocks[..31].iter().cloned(), |_| {})
-        .unwrap();
-    assert_eq!(s.db_height().unwrap(), Some(Height(30)));
 }
 
 fn accumulator_incremental_equals_rebuild<B: Backend>() {
