@@ -126,34 +126,24 @@ struct PrevOut {
     output: TxOutCompact,
 }
 
-/// Committed outputs the inputs of the next few blocks of a bulk sync spend, by outpoint:
-/// creating location and output (`None` when that transaction has no such output).
-type WindowOutputs = HashMap<Outpoint, (TxLocation, Option<TxOutCompact>)>;
+/// Outputs inputs spend, by outpoint: creating location and output (`None` when that
+/// transaction has no such output).
+type OutputsByOutpoint = HashMap<Outpoint, (TxLocation, Option<TxOutCompact>)>;
 
 /// The most blocks a bulk sync reads ahead to group their inputs' row reads.
 const WINDOW_BLOCKS: usize = 256;
 /// The most inputs in a window (a spam block has thousands; its own memory stays small).
 const WINDOW_INPUTS: usize = 20_000;
 
-/// Reads the committed outputs the inputs of `blocks` spend, each `transparent` row once for
-/// the whole window: after a spam band, the blocks' few inputs each spend from one of many
-/// 2 MB spam rows, more than the row cache holds, so block-by-block each input read a row.
-/// Outputs of transactions not committed yet (in the open batch or the window) are left to
-/// the block-by-block path.
-fn read_window_outputs(
+/// Reads the outputs `wanted` names (each with its creating location) row by row in height
+/// order, each `transparent` row once however many of its outputs are wanted: inputs spend
+/// from many earlier rows in no useful order, and a row evicted from the cache (a spam
+/// block's row is 2 MB) would otherwise be read again for each input that needs it.
+fn read_outputs(
     cache: &mut RowCache,
     r: &impl KvRead,
-    blocks: &VecDeque<IndexedBlock>,
-) -> Result<WindowOutputs> {
-    let mut wanted = Vec::new();
-    for tx in blocks.iter().flat_map(|b| &b.transactions) {
-        let Some(t) = &tx.transparent else { continue };
-        for outpoint in t.vin.iter().filter_map(|input| input.outpoint()) {
-            if let Some(location) = r.get_row::<TxidLocation>(&outpoint.prev_txid)? {
-                wanted.push((location, outpoint));
-            }
-        }
-    }
+    mut wanted: Vec<(TxLocation, Outpoint)>,
+) -> Result<OutputsByOutpoint> {
     wanted.sort_unstable_by_key(|(location, outpoint)| (*location, outpoint.prev_index));
     let mut found = HashMap::with_capacity(wanted.len());
     let mut last_row = None;
@@ -172,13 +162,26 @@ fn read_window_outputs(
     Ok(found)
 }
 
-/// An output of an earlier block that an input of the block being staged spends.
-struct EarlierOutput {
-    location: TxLocation,
-    /// Whether its transaction is staged in this batch (so it has no committed `spent` row).
-    staged: bool,
-    /// `None` when the transaction has no such output.
-    output: Option<TxOutCompact>,
+/// The committed outputs the inputs of `blocks` (a bulk sync's window) spend, each row read
+/// once for the whole window: after a spam band, the blocks' few inputs each spend from one
+/// of many 2 MB spam rows, more than the row cache holds, so block by block each input read
+/// a row. Outputs of transactions not committed yet (in the open batch or the window) are
+/// left to [`Batch::earlier_outputs`].
+fn read_window_outputs(
+    cache: &mut RowCache,
+    r: &impl KvRead,
+    blocks: &VecDeque<IndexedBlock>,
+) -> Result<OutputsByOutpoint> {
+    let mut wanted = Vec::new();
+    for tx in blocks.iter().flat_map(|b| &b.transactions) {
+        let Some(t) = &tx.transparent else { continue };
+        for outpoint in t.vin.iter().filter_map(|input| input.outpoint()) {
+            if let Some(location) = r.get_row::<TxidLocation>(&outpoint.prev_txid)? {
+                wanted.push((location, outpoint));
+            }
+        }
+    }
+    read_outputs(cache, r, wanted)
 }
 
 fn addr_row(addr: &AddrScript, event: AddrEvent) -> (Vec<u8>, Vec<u8>) {
@@ -231,90 +234,49 @@ impl Batch {
         }
     }
 
-    /// Finds the outputs the inputs of `block` (at `height`) spend from earlier blocks:
-    /// each input's creating location, whether that transaction is staged in this batch,
-    /// and the output itself. Inputs whose transaction is unknown are left out; outputs of
-    /// `block` itself are left to the caller (its rows are not written yet).
-    ///
-    /// Rows are read in height order, each once however many of its outputs the block
-    /// spends: the inputs of a block spend from many earlier rows in no useful order, and
-    /// a row evicted from the cache (a spam block's row is 2 MB) would otherwise be read
-    /// again for each input that needs it.
+    /// Finds the outputs the inputs of `block` (at `height`) spend from earlier blocks and
+    /// `window` does not hold (staged in this batch, or committed after the window was
+    /// read), with their creating locations. Inputs whose transaction is unknown are left
+    /// out; outputs of `block` itself are left to the caller (its rows are not written yet).
     fn earlier_outputs(
         &self,
         cache: &mut RowCache,
-        window: &WindowOutputs,
+        window: &OutputsByOutpoint,
         r: &impl KvRead,
         block: &IndexedBlock,
         height: Height,
-    ) -> Result<HashMap<Outpoint, EarlierOutput>> {
+    ) -> Result<OutputsByOutpoint> {
         let mut wanted = Vec::new();
-        let mut found = HashMap::new();
         for tx in &block.transactions {
             let Some(t) = &tx.transparent else { continue };
             for outpoint in t.vin.iter().filter_map(|input| input.outpoint()) {
-                if let Some(&(location, output)) = window.get(&outpoint) {
-                    // Committed when the window was read, so not staged in this batch.
-                    found.insert(
-                        outpoint,
-                        EarlierOutput {
-                            location,
-                            staged: false,
-                            output,
-                        },
-                    );
+                if window.contains_key(&outpoint) {
                     continue;
                 }
-                let (location, staged) = match self.txid_locations.get(&outpoint.prev_txid) {
-                    Some(l) => (*l, true),
-                    None => match r.get_row::<TxidLocation>(&outpoint.prev_txid)? {
-                        Some(l) => (l, false),
-                        None => continue,
-                    },
-                };
-                if location.block_height != height.0 {
-                    wanted.push((location, staged, outpoint));
+                if let Some(location) = self.location_of(r, &outpoint.prev_txid)?
+                    && location.block_height != height.0
+                {
+                    wanted.push((location, outpoint));
                 }
             }
         }
-        wanted.sort_unstable_by_key(|(location, _, outpoint)| (*location, outpoint.prev_index));
-        found.reserve(wanted.len());
-        let mut last_row = None;
-        for (location, staged, outpoint) in wanted {
-            let height = location.block_height;
-            let list = match last_row.take() {
-                Some((h, list)) if h == height => list,
-                _ => cache.row(r, height)?,
-            };
-            let output = list
-                .output(usize::from(location.tx_index), outpoint.prev_index)
-                .map_err(|e| crate::rows::corrupt_row(height, e))?;
-            last_row = Some((height, list));
-            found.insert(
-                outpoint,
-                EarlierOutput {
-                    location,
-                    staged,
-                    output,
-                },
-            );
-        }
-        Ok(found)
+        read_outputs(cache, r, wanted)
     }
 
     /// The unspent output `outpoint` spends, or why it cannot: `Ok(Err(None))` when it
     /// does not exist, `Ok(Err(Some(spender)))` when it is already spent. `current` is
-    /// the block being staged (its rows are not in the transaction yet); `earlier` holds
-    /// what [`Batch::earlier_outputs`] found for it.
+    /// the block being staged (its rows are not in the transaction yet); `window` and
+    /// `earlier` hold the earlier outputs [`read_window_outputs`] and
+    /// [`Batch::earlier_outputs`] found for it.
     fn resolve_unspent(
         &self,
-        earlier: &HashMap<Outpoint, EarlierOutput>,
+        (window, earlier): (&OutputsByOutpoint, &OutputsByOutpoint),
         r: &impl KvRead,
         outpoint: &Outpoint,
         current: (Height, &IndexedBlock),
     ) -> Result<std::result::Result<PrevOut, Option<TxLocation>>> {
-        let (location, staged, output) = match earlier.get(outpoint) {
-            Some(e) => (e.location, e.staged, e.output),
+        let (location, output) = match window.get(outpoint).or_else(|| earlier.get(outpoint)) {
+            Some(&found) => found,
             // Not an earlier block's: this block's own, or unknown.
             None => match self.txid_locations.get(&outpoint.prev_txid) {
                 Some(l) if l.block_height == current.0.0 => {
@@ -325,7 +287,7 @@ impl Batch {
                         .and_then(|t| t.transparent.as_ref())
                         .and_then(|t| t.vout.get(outpoint.prev_index as usize))
                         .copied();
-                    (*l, true, output)
+                    (*l, output)
                 }
                 _ => return Ok(Err(None)),
             },
@@ -336,6 +298,7 @@ impl Batch {
         // An output of a transaction staged in this batch has no committed `spent` row (its
         // transaction is not committed), so only the batch's own spends are looked at: one
         // table lookup fewer for the many inputs that spend recent outputs.
+        let staged = self.txid_locations.contains_key(&outpoint.prev_txid);
         let spender = match self.spent.get(outpoint) {
             Some(l) => Some(*l),
             None if staged => None,
@@ -379,7 +342,7 @@ impl Batch {
     fn stage_block<W: KvWrite>(
         &mut self,
         cache: &mut RowCache,
-        window: &WindowOutputs,
+        window: &OutputsByOutpoint,
         w: &mut W,
         block: &IndexedBlock,
         height: Height,
@@ -448,7 +411,12 @@ impl Batch {
                 let Some(outpoint) = input.outpoint() else {
                     continue;
                 };
-                let prev = match self.resolve_unspent(&earlier, w, &outpoint, (height, block))? {
+                let prev = match self.resolve_unspent(
+                    (window, &earlier),
+                    w,
+                    &outpoint,
+                    (height, block),
+                )? {
                     Ok(prev) => prev,
                     Err(None) => {
                         return Err(invalid(
@@ -768,7 +736,7 @@ impl<B: Backend> FinalisedState<B> {
         let mut pending: Option<(B::Writer<'_>, Batch, Height)> = None;
         let mut blocks = blocks.into_iter();
         let mut ahead = VecDeque::new();
-        let mut window = WindowOutputs::new();
+        let mut window = OutputsByOutpoint::new();
         loop {
             if ahead.is_empty() {
                 let mut inputs = 0;
@@ -902,7 +870,7 @@ impl<B: Backend> FinalisedState<B> {
         let mut w = self.store.begin_write()?;
         let mut acc = self.load_accumulator(&w, tip.map(|(h, _)| h))?;
         let mut batch = Batch::default();
-        let spends = batch.stage_block(rows, &WindowOutputs::new(), &mut w, &block, height)?;
+        let spends = batch.stage_block(rows, &OutputsByOutpoint::new(), &mut w, &block, height)?;
 
         if let Some(acc) = acc.as_mut() {
             // Earlier transactions whose outputs this block spends: their counts before the
@@ -1256,7 +1224,7 @@ mod tests {
             batch
                 .stage_block(
                     &mut cache,
-                    &WindowOutputs::new(),
+                    &OutputsByOutpoint::new(),
                     &mut w,
                     b,
                     Height(h as u32),
