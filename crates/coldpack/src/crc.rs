@@ -381,18 +381,12 @@ pub(crate) mod x86 {
 mod tests {
     use super::*;
 
-    /// A small deterministic generator (xorshift64*), so failures reproduce.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn bytes(&mut self, n: usize) -> Vec<u8> {
-            (0..n).map(|_| self.next() as u8).collect()
-        }
+    /// The workspace's deterministic generator, so failures reproduce.
+    use storage_traits::conformance::child::SplitMix64 as Rng;
+
+    /// `n` bytes from `rng`.
+    fn bytes(rng: &mut Rng, n: usize) -> Vec<u8> {
+        (0..n).map(|_| rng.next() as u8).collect()
     }
 
     type Crc = fn(u32, &[u8]) -> u32;
@@ -430,7 +424,7 @@ mod tests {
     #[test]
     fn equals_the_crc32c_crate_on_every_short_length_and_alignment() {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        let data = rng.bytes(2048 + 64);
+        let data = bytes(&mut rng, 2048 + 64);
         let impls = implementations();
         #[cfg(target_arch = "x86_64")]
         eprintln!(
@@ -464,7 +458,7 @@ mod tests {
     #[test]
     fn equals_the_crc32c_crate_on_random_long_inputs() {
         let mut rng = Rng(0x0123_4567_89ab_cdef);
-        let data = rng.bytes((1 << 20) + 128);
+        let data = bytes(&mut rng, (1 << 20) + 128);
         let impls = implementations();
         for round in 0..64 {
             let len = match round {
@@ -489,7 +483,7 @@ mod tests {
         #[cfg(not(target_arch = "x86_64"))]
         let block = 22_528;
         let mut rng = Rng(0x5eed);
-        let data = rng.bytes(4 * block + 1024);
+        let data = bytes(&mut rng, 4 * block + 1024);
         let impls = implementations();
         for len in [
             block - 1,
@@ -516,7 +510,7 @@ mod tests {
     #[test]
     fn appending_in_pieces_equals_one_pass() {
         let mut rng = Rng(42);
-        let data = rng.bytes(70_000);
+        let data = bytes(&mut rng, 70_000);
         let whole = crc32c::crc32c(&data);
         for cut in [0, 1, 63, 64, 255, 256, 257, 4096, 69_999, 70_000] {
             let (a, b) = data.split_at(cut);
@@ -527,7 +521,7 @@ mod tests {
     #[test]
     fn a_flipped_bit_changes_the_crc() {
         let mut rng = Rng(7);
-        let mut data = rng.bytes(5000);
+        let mut data = bytes(&mut rng, 5000);
         let base = crc32c(&data);
         for bit in [0usize, 7, 8 * 255, 8 * 256 + 3, 8 * 4999 + 7] {
             data[bit / 8] ^= 1 << (bit % 8);
