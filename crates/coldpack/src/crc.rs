@@ -253,6 +253,17 @@ pub(crate) mod x86 {
             x2 = fold512_xor!(x2, k256, load(4 * blk + 2));
             x3 = fold512_xor!(x3, k256, load(4 * blk + 3));
         }
+        let reg = reduce512([x0, x1, x2, x3]);
+        // SAFETY: as above.
+        unsafe { fold_sse(!reg, tail) }
+    }
+
+    /// Reduces four 64-byte accumulators (consecutive in the message, `x[3]` last) to the
+    /// CRC register (not inverted), as [`fold_avx512`] and [`fold_hybrid`] end each run.
+    #[target_feature(enable = "sse4.2,pclmulqdq,avx512f,avx512vl,vpclmulqdq")]
+    #[inline]
+    fn reduce512([x0, x1, x2, x3]: [__m512i; 4]) -> u32 {
+        let k4 = |k: (i64, i64)| _mm512_set_epi64(k.1, k.0, k.1, k.0, k.1, k.0, k.1, k.0);
         // The four accumulators onto the last one.
         let y = fold512_xor!(x0, k4(K192), x3);
         let y = fold512_xor!(x1, k4(K128), y);
@@ -271,9 +282,7 @@ pub(crate) mod x86 {
                 _mm512_extracti32x4_epi32::<3>(folded),
             ),
         );
-        let reg = reduce128!(x);
-        // SAFETY: as above.
-        unsafe { fold_sse(!reg, tail) }
+        reduce128!(x)
     }
 
     /// Steps per [`HYBRID_BLOCK`]: each step folds 256 bytes in the vector unit and runs
@@ -354,22 +363,7 @@ pub(crate) mod x86 {
                     c = _mm_crc32_u64(c, word(2, w));
                 }
             }
-            let y = fold512_xor!(x0, k4(K192), x3);
-            let y = fold512_xor!(x1, k4(K128), y);
-            let y = fold512_xor!(x2, k4(K64), y);
-            let k = _mm512_set_epi64(0, 0, K16.1, K16.0, K32.1, K32.0, K48.1, K48.0);
-            let folded = fold512_xor!(y, k, _mm512_maskz_mov_epi64(0b1100_0000, y));
-            let x = _mm_xor_si128(
-                _mm_xor_si128(
-                    _mm512_castsi512_si128(folded),
-                    _mm512_extracti32x4_epi32::<1>(folded),
-                ),
-                _mm_xor_si128(
-                    _mm512_extracti32x4_epi32::<2>(folded),
-                    _mm512_extracti32x4_epi32::<3>(folded),
-                ),
-            );
-            let v = u64::from(reduce128!(x));
+            let v = u64::from(reduce512([x0, x1, x2, x3]));
             r = shift(v, SHIFT_3) ^ shift(a, SHIFT_2) ^ shift(b, SHIFT_1) ^ c;
         }
         // SAFETY: fold_avx512 needs this function's features.
