@@ -750,6 +750,9 @@ impl<B: Backend> FinalisedState<B> {
                         .sum::<usize>();
                     ahead.push_back(block);
                 }
+                if ahead.is_empty() {
+                    break;
+                }
                 window = read_window_outputs(rows, &self.store.begin_read()?, &ahead)?;
             }
             let Some(block) = ahead.pop_front() else {
