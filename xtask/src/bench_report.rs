@@ -52,6 +52,9 @@ pub struct MigrateArgs {
     /// Batch budget of stage B, MiB.
     #[arg(long, default_value_t = 16)]
     pub batch_mib: u32,
+    /// Runs per size, the sizes interleaved (N, 4N, N, 4N, …); the ratios are of medians.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: u32,
 }
 
 /// The workspace root (xtask's parent directory).
@@ -363,6 +366,42 @@ fn tiered_benches() -> Vec<String> {
     names
 }
 
+/// The migrate bench's `migrate_run` lines (several runs per size, interleaved), one per
+/// size in ascending order: the median of each field over that size's runs, and `runs`.
+fn median_runs(lines: impl Iterator<Item = BenchLine>) -> Vec<BenchLine> {
+    let mut by_size: BTreeMap<u64, Vec<BenchLine>> = BTreeMap::new();
+    for l in lines {
+        let blocks = l.num("blocks").unwrap_or(0.0) as u64;
+        by_size.entry(blocks).or_default().push(l);
+    }
+    by_size
+        .into_values()
+        .map(|runs| {
+            let keys: Vec<String> = runs[0].fields.iter().map(|(k, _)| k.clone()).collect();
+            let mut fields: Vec<(String, String)> = keys
+                .into_iter()
+                .filter(|k| k != "rep")
+                .map(|k| {
+                    let mut xs: Vec<f64> = runs.iter().filter_map(|l| l.num(&k)).collect();
+                    xs.sort_by(f64::total_cmp);
+                    let n = xs.len();
+                    let median = match n {
+                        0 => f64::NAN,
+                        _ if n % 2 == 1 => xs[n / 2],
+                        _ => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
+                    };
+                    (k, median.to_string())
+                })
+                .collect();
+            fields.push(("runs".into(), runs.len().to_string()));
+            BenchLine {
+                figure: runs[0].figure.clone(),
+                fields,
+            }
+        })
+        .collect()
+}
+
 /// `cargo xtask bench migrate`: the v1.1 → v1.2 scaling benchmark, printed.
 pub fn run_migrate(args: MigrateArgs) -> Result<()> {
     let exe = build_bench("migrations", "migrate")?;
@@ -377,6 +416,7 @@ pub fn run_migrate(args: MigrateArgs) -> Result<()> {
             ("STRATA_BENCH_N", args.n.to_string()),
             ("STRATA_BENCH_SIZES", sizes.join(",")),
             ("STRATA_BENCH_BATCH_MIB", args.batch_mib.to_string()),
+            ("STRATA_BENCH_REPEAT", args.repeat.to_string()),
         ],
         &work,
     )?;
@@ -572,10 +612,7 @@ fn run_pass(
             done.peak_rss,
             load,
         )?);
-        pass.migrate_runs = lines
-            .into_iter()
-            .filter(|l| l.figure == "migrate_run")
-            .collect();
+        pass.migrate_runs = median_runs(lines.into_iter().filter(|l| l.figure == "migrate_run"));
     }
 
     let criterion_quick: &[&str] = if quick { &["--quick"] } else { &[] };
@@ -985,15 +1022,18 @@ fn render(
             "## Migration scaling\n\n\
              The v1.1 → v1.2 step through the migrations runner on redb stores built by the \
              v1.1 fixture writer (`cargo xtask bench migrate` runs it alone). Stage A builds \
-             `txid_location`, B builds `spent` in sorted batches, C rebuilds the accumulator.\n\n\
-             | blocks | whole step s | A s | B s | C s | spent rows | raw sorted insert s |\n| --- | --- | --- | --- | --- | --- | --- |"
+             `txid_location`, B builds `spent` in sorted batches, C rebuilds the accumulator. \
+             The sizes run interleaved, several times; each figure is the median of its \
+             size's runs.\n\n\
+             | blocks | runs | whole step s | A s | B s | C s | spent rows | raw sorted insert s |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
         );
         let g = |l: &BenchLine, k: &str| l.num(k).unwrap_or(f64::NAN);
         for l in &p.migrate_runs {
             let _ = writeln!(
                 s,
-                "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.2} |",
+                "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.2} |",
                 g(l, "blocks"),
+                g(l, "runs"),
                 g(l, "total_s"),
                 g(l, "a_s"),
                 g(l, "b_s"),

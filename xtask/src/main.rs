@@ -7,7 +7,7 @@
 //! cargo xtask fixtures zebra --out DIR [--force]
 //! cargo xtask bench [--quick] [--repeat N] [--only a,b] [--out FILE]   # writes BENCHMARKS.md
 //! cargo xtask bench ingest [...]
-//! cargo xtask bench migrate [--n N] [--sizes 1,4] [--batch-mib 16]
+//! cargo xtask bench migrate [--n N] [--sizes 1,4] [--batch-mib 16] [--repeat 3]
 //! ```
 //!
 //! Subcommands are grouped by area (`fixtures`, and later `bench`, `report`) so each area

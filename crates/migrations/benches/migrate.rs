@@ -1,24 +1,30 @@
 //! Scaling benchmark of the v1.1 → v1.2 migration on redb.
 //!
-//! Builds v1.1 stores of N and 4N synthetic blocks with the fixture writer, migrates each
-//! through the runner, and times every stage from the progress reports. Beside them, in the
-//! same run, the raw baseline: the same `spent` rows (stage B's output) inserted in key
-//! order, in the same batches, with the same synced commits, into an empty table of a
-//! fresh store. Printed results:
+//! Builds v1.1 stores of N and 4N synthetic blocks with the fixture writer (once per size),
+//! then migrates a fresh copy of each through the runner several times, the sizes
+//! interleaved (N, 4N, N, 4N, …) so that a slow spell of the shared disk or CPU hits both,
+//! and times every stage from the progress reports. After each migration, the raw
+//! baseline: the same `spent` rows (stage B's output) inserted in key order, in the same
+//! batches, with the same synced commits, into an empty table of a fresh store. Printed
+//! results, each from the medians of a size's runs, with the per-run ranges beside them:
 //!
 //! - `time(4N) / time(N)` for the whole step and for each stage (target ≤ 4.5: no stage
-//!   grows super-linearly);
+//!   grows super-linearly), and the raw sorted insert's own ratio (its synced commit's
+//!   time varies run to run on a shared disk);
 //! - stage B's throughput over the raw sorted-insert throughput (target ≥ 0.7).
 //!
 //! `STRATA_BENCH_N` sets N (default 25,000); `STRATA_BENCH_SIZES` the sizes as multiples of
-//! N (default `1,4`; the scaling ratio is largest / smallest); `STRATA_BENCH_BATCH_MIB` the
-//! batch budget (default 16); `STRATA_BENCH_WORKERS` the migration's worker threads
-//! (default: the available parallelism; 0 runs everything on one thread). Besides the prose, each result is printed as a
-//! machine-readable `STRATA-BENCH figure=… key=value …` line, which `cargo xtask bench`
-//! (and `cargo xtask bench migrate`) read. Absolute times are noise on shared machines; the ratios are the result.
-//! A single run per size, not criterion sampling: one 4N run takes minutes.
+//! N (default `1,4`; the scaling ratio is largest / smallest); `STRATA_BENCH_REPEAT` the
+//! runs per size (default 3); `STRATA_BENCH_BATCH_MIB` the batch budget (default 16);
+//! `STRATA_BENCH_WORKERS` the migration's worker threads (default: the available
+//! parallelism; 0 runs everything on one thread). Besides the prose, each result is
+//! printed as a machine-readable `STRATA-BENCH figure=… key=value …` line, which `cargo
+//! xtask bench` (and `cargo xtask bench migrate`) read. Absolute times are noise on shared
+//! machines; the ratios are the result. Plain runs, not criterion sampling: one 4N run
+//! takes seconds, and its fixture tens of seconds to write.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use migrations::fixture::{V1Fixture, write_v1_store};
@@ -30,14 +36,25 @@ use store_redb::RedbStore;
 
 struct Run {
     blocks: u32,
+    /// The repetition this run belongs to (0-based).
+    rep: u32,
     total: Duration,
     stages: BTreeMap<&'static str, Duration>,
-    spent_rows: Vec<(Vec<u8>, Vec<u8>)>,
+    spent_rows: usize,
+    /// The raw sorted insert of this run's `spent` rows, measured right after it.
+    raw: Duration,
 }
 
-fn migrate(blocks: u32, batch: usize, workers: Option<usize>) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let store = RedbStore::open(dir.path(), V1_TABLES).unwrap();
+impl Run {
+    fn stage(&self, s: Stage) -> Duration {
+        self.stages.get(s.name()).copied().unwrap_or_default()
+    }
+}
+
+/// Writes the v1.1 fixture store of `blocks` synthetic blocks into `dir`, once per size:
+/// every repetition migrates a copy of it.
+fn write_fixture(dir: &Path, blocks: u32) {
+    let store = RedbStore::open(dir, V1_TABLES).unwrap();
     let mut cfg = fixtures::SynthConfig::new(blocks, 2024);
     cfg.spam_band = None;
     let t = Instant::now();
@@ -46,6 +63,31 @@ fn migrate(blocks: u32, batch: usize, workers: Option<usize>) -> Run {
         "  v1.1 fixture store of {blocks} blocks written in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+}
+
+/// Copies the fixture's files into `to` and syncs them, so that no writeback of the copy
+/// runs beside the measured migration's synced commits.
+fn copy_fixture(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        assert!(
+            entry.file_type().unwrap().is_file(),
+            "fixture: a plain file"
+        );
+        let dest = to.join(entry.file_name());
+        std::fs::copy(entry.path(), &dest).unwrap();
+        std::fs::File::open(&dest).unwrap().sync_all().unwrap();
+    }
+    std::fs::File::open(to).unwrap().sync_all().unwrap();
+}
+
+/// Migrates a copy of the fixture in `fixture` (v1.1 → v1.2), then measures the raw
+/// baseline on the `spent` rows it produced.
+fn migrate(fixture: &Path, blocks: u32, rep: u32, batch: usize, workers: Option<usize>) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    copy_fixture(fixture, dir.path());
+    let store = RedbStore::open(dir.path(), V1_TABLES).unwrap();
     let mut stages = BTreeMap::new();
     let started = Instant::now();
     {
@@ -71,11 +113,19 @@ fn migrate(blocks: u32, batch: usize, workers: Option<usize>) -> Run {
         .unwrap()
         .collect::<storage_traits::Result<Vec<_>>>()
         .unwrap();
+    drop(r);
+    drop(store);
+    // Before deleting the migrated store: freeing its extents runs journal work that a
+    // synced commit right after it would wait for.
+    let raw = raw_sorted_insert(&spent_rows, batch);
+    drop(dir);
     Run {
         blocks,
+        rep,
         total,
         stages,
-        spent_rows,
+        spent_rows: spent_rows.len(),
+        raw,
     }
 }
 
@@ -124,25 +174,31 @@ fn raw_sorted_insert(rows: &[(Vec<u8>, Vec<u8>)], batch: usize) -> Duration {
     started.elapsed()
 }
 
+/// One measured time of a run.
+type Measure = dyn Fn(&Run) -> Duration;
+
+fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|s| s.trim().parse().ok())
+}
+
+/// The median and the range of `xs` (not empty).
+fn stats(mut xs: Vec<f64>) -> (f64, f64, f64) {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    let median = if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    };
+    (median, xs[0], xs[n - 1])
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
-    let n: u32 = std::env::var("STRATA_BENCH_N")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(25_000);
-    let batch = std::env::var("STRATA_BENCH_BATCH_MIB")
-        .ok()
-        .and_then(|s| s.parse::<usize>().ok())
-        .unwrap_or(16)
-        << 20;
-    let workers: Option<usize> = std::env::var("STRATA_BENCH_WORKERS")
-        .ok()
-        .and_then(|s| s.parse().ok());
-    eprintln!(
-        "migrate bench: N = {n}, batch budget {} MiB, backend redb, {} worker threads",
-        batch >> 20,
-        workers.unwrap_or(MigrationOptions::default().worker_threads)
-    );
+    let n: u32 = env("STRATA_BENCH_N").unwrap_or(25_000);
+    let batch = env::<usize>("STRATA_BENCH_BATCH_MIB").unwrap_or(16) << 20;
+    let workers: Option<usize> = env("STRATA_BENCH_WORKERS");
+    let repeat: u32 = env("STRATA_BENCH_REPEAT").unwrap_or(3).max(1);
     let mut sizes: Vec<u32> = std::env::var("STRATA_BENCH_SIZES")
         .ok()
         .map(|s| s.split(',').filter_map(|m| m.trim().parse().ok()).collect())
@@ -152,93 +208,117 @@ fn main() {
     if sizes.len() < 2 {
         sizes = vec![1, 4];
     }
-    let mut runs = Vec::new();
-    let mut raws = Vec::new();
+    eprintln!(
+        "migrate bench: N = {n}, sizes {sizes:?} x N, {repeat} repetitions interleaved, batch budget {} MiB, backend redb, {} worker threads",
+        batch >> 20,
+        workers.unwrap_or(MigrationOptions::default().worker_threads)
+    );
+    let fixtures_dir = tempfile::tempdir().unwrap();
+    let fixture = |blocks: u32| fixtures_dir.path().join(format!("v1_1_{blocks}"));
     for blocks in sizes.iter().map(|m| m * n) {
-        let run = migrate(blocks, batch, workers);
-        let raw = raw_sorted_insert(&run.spent_rows, batch);
-        let b = run
-            .stages
-            .get(Stage::Spent.name())
-            .copied()
-            .unwrap_or_default();
-        let rows = run.spent_rows.len() as f64;
-        println!(
-            "{:>7} blocks: migration {:>8.2} s | A {:>7.2} s | B {:>7.2} s | C {:>7.2} s | spent rows {} | B {:>9.0} rows/s vs raw sorted insert {:>9.0} rows/s ({:.2} s) -> B/raw {:.2}",
-            run.blocks,
-            run.total.as_secs_f64(),
-            run.stages
-                .get(Stage::TxidLocation.name())
-                .copied()
-                .unwrap_or_default()
-                .as_secs_f64(),
-            b.as_secs_f64(),
-            run.stages
-                .get(Stage::Accumulator.name())
-                .copied()
-                .unwrap_or_default()
-                .as_secs_f64(),
-            run.spent_rows.len(),
-            rows / b.as_secs_f64(),
-            rows / raw.as_secs_f64(),
-            raw.as_secs_f64(),
-            raw.as_secs_f64() / b.as_secs_f64(),
-        );
-        let stage = |s: Stage| {
-            run.stages
-                .get(s.name())
-                .copied()
-                .unwrap_or_default()
-                .as_secs_f64()
-        };
-        println!(
-            "STRATA-BENCH figure=migrate_run blocks={} total_s={} a_s={} b_s={} c_s={} spent_rows={} raw_b_s={}",
-            run.blocks,
-            run.total.as_secs_f64(),
-            stage(Stage::TxidLocation),
-            stage(Stage::Spent),
-            stage(Stage::Accumulator),
-            run.spent_rows.len(),
-            raw.as_secs_f64()
-        );
-        runs.push(run);
-        raws.push(raw);
+        write_fixture(&fixture(blocks), blocks);
     }
-    let last = runs.len() - 1;
-    let multiple = sizes[last] / sizes[0];
-    let ratio =
-        |f: &dyn Fn(&Run) -> Duration| f(&runs[last]).as_secs_f64() / f(&runs[0]).as_secs_f64();
-    println!(
-        "scaling time({multiple}N)/time(N): whole step {:.2} (target <= 4.5 for 4N)",
-        ratio(&|r| r.total)
-    );
-    for stage in [Stage::TxidLocation, Stage::Spent, Stage::Accumulator] {
+    // Sizes interleaved within each repetition (N, 4N, N, 4N, …): a slow spell of the
+    // shared disk or CPU hits both sizes rather than one.
+    let mut runs: Vec<Run> = Vec::new();
+    for rep in 0..repeat {
+        for blocks in sizes.iter().map(|m| m * n) {
+            let run = migrate(&fixture(blocks), blocks, rep, batch, workers);
+            let b = run.stage(Stage::Spent).as_secs_f64();
+            println!(
+                "{:>7} blocks, run {}: migration {:>6.2} s | A {:>5.2} s | B {:>5.2} s | C {:>5.2} s | spent rows {} | raw sorted insert {:.2} s -> B/raw {:.2}",
+                run.blocks,
+                rep + 1,
+                run.total.as_secs_f64(),
+                run.stage(Stage::TxidLocation).as_secs_f64(),
+                b,
+                run.stage(Stage::Accumulator).as_secs_f64(),
+                run.spent_rows,
+                run.raw.as_secs_f64(),
+                run.raw.as_secs_f64() / b,
+            );
+            println!(
+                "STRATA-BENCH figure=migrate_run blocks={} rep={} total_s={} a_s={} b_s={} c_s={} spent_rows={} raw_b_s={}",
+                run.blocks,
+                rep,
+                run.total.as_secs_f64(),
+                run.stage(Stage::TxidLocation).as_secs_f64(),
+                b,
+                run.stage(Stage::Accumulator).as_secs_f64(),
+                run.spent_rows,
+                run.raw.as_secs_f64()
+            );
+            runs.push(run);
+        }
+    }
+    let (small, large) = (sizes[0] * n, sizes[sizes.len() - 1] * n);
+    let multiple = sizes[sizes.len() - 1] / sizes[0];
+    let of = |blocks: u32| runs.iter().filter(move |r| r.blocks == blocks);
+    let secs = |blocks: u32, f: &Measure| stats(of(blocks).map(|r| f(r).as_secs_f64()).collect());
+    // Per repetition, the large run over the small one (the pairs measured side by side).
+    let pair_ratios = |f: &Measure| {
+        stats(
+            (0..repeat)
+                .map(|rep| {
+                    let t = |blocks: u32| {
+                        runs.iter()
+                            .find(|r| r.blocks == blocks && r.rep == rep)
+                            .map_or(0.0, |r| f(r).as_secs_f64())
+                    };
+                    t(large) / t(small)
+                })
+                .collect(),
+        )
+    };
+    let stage_fns: [(&str, &Measure); 5] = [
+        ("whole step", &|r: &Run| r.total),
+        ("stage A", &|r: &Run| r.stage(Stage::TxidLocation)),
+        ("stage B", &|r: &Run| r.stage(Stage::Spent)),
+        ("stage C", &|r: &Run| r.stage(Stage::Accumulator)),
+        ("raw sorted insert of B's rows", &|r: &Run| r.raw),
+    ];
+    println!("medians over {repeat} runs per size (range):");
+    for (name, f) in stage_fns {
+        let (ms, lo_s, hi_s) = secs(small, f);
+        let (ml, lo_l, hi_l) = secs(large, f);
+        let (_, lo_p, hi_p) = pair_ratios(f);
         println!(
-            "scaling time({multiple}N)/time(N): stage {} {:.2}",
-            stage.name(),
-            ratio(&|r| r.stages.get(stage.name()).copied().unwrap_or_default())
+            "  {name:<30} {small:>7} blocks {ms:>6.2} s ({lo_s:.2} - {hi_s:.2}) | {large:>7} blocks {ml:>6.2} s ({lo_l:.2} - {hi_l:.2}) | time({multiple}N)/time(N) of medians {:.2} (per-run pairs {lo_p:.2} - {hi_p:.2})",
+            ml / ms
         );
     }
-    // The raw sorted insert of stage B's rows scales too (bigger trees): its own ratio is
-    // the baseline the migration's scaling is read against.
-    let raw_scaling = raws[last].as_secs_f64() / raws[0].as_secs_f64();
-    let scaling = ratio(&|r| r.total);
+    let (total_small, ..) = secs(small, &|r| r.total);
+    let (total_large, ..) = secs(large, &|r| r.total);
+    let (raw_small, ..) = secs(small, &|r| r.raw);
+    let (raw_large, ..) = secs(large, &|r| r.raw);
+    let scaling = total_large / total_small;
+    let raw_scaling = raw_large / raw_small;
+    let (_, scaling_lo, scaling_hi) = pair_ratios(&|r| r.total);
     println!(
-        "STRATA-BENCH figure=migrate_scaling value={scaling} baseline={raw_scaling} ratio={scaling} unit=x multiple={multiple} n={n}"
+        "scaling time({multiple}N)/time(N), whole step, medians: {scaling:.2} (target <= 4.5 for 4N; per-run pairs {scaling_lo:.2} - {scaling_hi:.2}); the raw sorted insert's own: {raw_scaling:.2}"
     );
-    let big = &runs[last];
-    let b = big
-        .stages
-        .get(Stage::Spent.name())
-        .copied()
-        .unwrap_or_default()
-        .as_secs_f64();
-    let rows = big.spent_rows.len() as f64;
+    // The raw sorted insert of stage B's rows scales too (bigger trees, a synced commit
+    // whose time varies run to run): its own ratio is printed beside the migration's.
     println!(
-        "STRATA-BENCH figure=migrate_stage_b value={} baseline={} ratio={} unit=rows/s blocks={}",
-        rows / b,
-        rows / raws[last].as_secs_f64(),
-        raws[last].as_secs_f64() / b,
-        big.blocks
+        "STRATA-BENCH figure=migrate_scaling value={scaling} baseline={raw_scaling} ratio={scaling} unit=x multiple={multiple} n={n} runs={repeat} min={scaling_lo} max={scaling_hi}"
+    );
+    let (b_large, ..) = secs(large, &|r| r.stage(Stage::Spent));
+    let (ratio_median, ratio_lo, ratio_hi) = stats(
+        of(large)
+            .map(|r| r.raw.as_secs_f64() / r.stage(Stage::Spent).as_secs_f64())
+            .collect(),
+    );
+    let rows = of(large).next().map_or(0, |r| r.spent_rows) as f64;
+    println!(
+        "stage B at {large} blocks: {:.0} rows/s (median {b_large:.2} s) vs raw sorted insert {:.0} rows/s (median {raw_large:.2} s) -> B/raw of medians {:.2}, per run median {ratio_median:.2} ({ratio_lo:.2} - {ratio_hi:.2}) (target >= 0.7)",
+        rows / b_large,
+        rows / raw_large,
+        raw_large / b_large
+    );
+    println!(
+        "STRATA-BENCH figure=migrate_stage_b value={} baseline={} ratio={} unit=rows/s blocks={large} runs={repeat} min={ratio_lo} max={ratio_hi}",
+        rows / b_large,
+        rows / raw_large,
+        raw_large / b_large,
     );
 }

@@ -29,8 +29,18 @@ pub fn rebuild_from_tables(r: &impl KvRead) -> Result<Accumulator> {
     rebuild_from_tables_with_progress(r, u32::MAX, &mut |_| {})
 }
 
-/// The spent outpoints, as `txid ‖ LE index`, in a hash set. Txids are hash outputs, so
-/// the set hashes by mixing their first eight bytes with the index instead of SipHash.
+/// An outpoint as `txid ‖ LE index`: the `spent` key without its version tag.
+type OutpointBytes = [u8; 36];
+
+fn outpoint_bytes(op: &Outpoint) -> OutpointBytes {
+    let mut key = [0u8; 36];
+    key[..32].copy_from_slice(&op.prev_txid.0);
+    key[32..].copy_from_slice(&op.prev_index.to_le_bytes());
+    key
+}
+
+/// Hashes outpoints by mixing their first eight bytes with the index instead of SipHash:
+/// txids are hash outputs.
 #[derive(Clone, Copy, Default)]
 struct OutpointHasher(u64);
 
@@ -48,16 +58,81 @@ impl std::hash::Hasher for OutpointHasher {
     }
 }
 
-type SpentSet = HashSet<[u8; 36], BuildHasherDefault<OutpointHasher>>;
+type OutpointSet = HashSet<OutpointBytes, BuildHasherDefault<OutpointHasher>>;
+
+/// Spent outpoints per hash-set partition: about this many, so that one partition's set
+/// stays in a core's cache while its candidates probe it.
+const PARTITION_TARGET: usize = 8192;
+
+/// Partitions by the top `bits` bits of the txid (at most 16).
+fn partition_of(key: &OutpointBytes, bits: u32) -> usize {
+    if bits == 0 {
+        0
+    } else {
+        usize::from(u16::from_be_bytes([key[0], key[1]]) >> (16 - bits))
+    }
+}
+
+/// Which of `candidates` are in `spent` (sorted by key bytes, as the `spent` table is).
+///
+/// One hash set of every spent outpoint outgrows the CPU caches as the chain grows, and
+/// every probe then misses them: the time per probe grows with the table. Instead the
+/// outpoints are split by the top bits of their txid into partitions of about
+/// [`PARTITION_TARGET`] spent outpoints — `spent` is in key order, so each partition is a
+/// run of it — and the candidates are scattered to their partitions (sequential writes);
+/// each partition's set is built and probed while it is in cache. Linear in the inputs,
+/// and the cost per outpoint does not grow with the table.
+fn spent_flags(spent: &[OutpointBytes], candidates: &[UnspentOutput]) -> Vec<bool> {
+    let mut bits = 0u32;
+    while bits < 16 && (spent.len() >> bits) > PARTITION_TARGET {
+        bits += 1;
+    }
+    let partitions = 1usize << bits;
+    // The candidates' keys with their places, grouped by partition (a counting sort).
+    let mut starts = vec![0usize; partitions + 1];
+    for (op, _) in candidates {
+        starts[partition_of(&outpoint_bytes(op), bits) + 1] += 1;
+    }
+    for p in 0..partitions {
+        starts[p + 1] += starts[p];
+    }
+    let mut next = starts.clone();
+    let mut grouped = vec![([0u8; 36], 0u32); candidates.len()];
+    for (i, (op, _)) in candidates.iter().enumerate() {
+        let key = outpoint_bytes(op);
+        let p = partition_of(&key, bits);
+        grouped[next[p]] = (key, i as u32);
+        next[p] += 1;
+    }
+    let mut flags = vec![false; candidates.len()];
+    let mut set = OutpointSet::default();
+    let mut rest = spent;
+    for p in 0..partitions {
+        let n = rest.partition_point(|k| partition_of(k, bits) == p);
+        let (run, after) = rest.split_at(n);
+        rest = after;
+        set.clear();
+        set.extend(run.iter().copied());
+        for (key, i) in &grouped[starts[p]..starts[p + 1]] {
+            if set.contains(key) {
+                flags[*i as usize] = true;
+            }
+        }
+    }
+    flags
+}
 
 /// [`rebuild_from_tables`], calling `progress` with the next height every `every` heights.
 ///
 /// Two sequential passes, no random reads: the `spent` table is scanned in key order into
-/// an in-memory set of spent outpoints (every row's checksum verified), then `transparent`
-/// and `txids` are walked side by side in height order and every counted output not in the
-/// set is fed to the accumulator — transaction by transaction, each transaction's unspent
-/// counted outputs adjacent with ascending indexes, as its rebuild input contract asks.
-/// Time is linear in the tables; memory is the spent set plus the unspent outputs.
+/// a list of spent outpoints (every row's checksum verified), then `transparent` and
+/// `txids` are walked side by side in height order, collecting every counted output; the
+/// spent ones are dropped (a partitioned hash join, see `spent_flags`) and the rest are fed
+/// to the accumulator — transaction by transaction, each transaction's unspent counted
+/// outputs adjacent with ascending indexes, as its rebuild input contract asks. Time is
+/// linear in the tables, with a cost per outpoint that does not grow with them; memory is
+/// the spent outpoints (36 bytes each) and the counted outputs, with 41 bytes more per
+/// counted output while the spent ones are found.
 pub fn rebuild_from_tables_with_progress(
     r: &impl KvRead,
     every: u32,
@@ -79,16 +154,15 @@ pub fn unspent_outputs_from_tables(
     progress: &mut dyn FnMut(Height),
 ) -> Result<Vec<UnspentOutput>> {
     let every = every.max(1);
-    let mut spent = SpentSet::default();
+    // In key order: the partitions of `spent_flags` are runs of it.
+    let mut spent = Vec::with_capacity(usize::try_from(r.len(Spent::NAME)?).unwrap_or(0));
     for row in r.range(Spent::NAME, KeyRange::all(), Direction::Forward)? {
         let (k, v) = row?;
         decode_row::<Spent>(&k, &v)?;
-        let op = Outpoint::decode_key(&k)?;
-        let mut key = [0u8; 36];
-        key[..32].copy_from_slice(&op.prev_txid.0);
-        key[32..].copy_from_slice(&op.prev_index.to_le_bytes());
-        spent.insert(key);
+        spent.push(outpoint_bytes(&Outpoint::decode_key(&k)?));
     }
+    // Every counted output, spent or not, in the rebuild's order; the spent ones are
+    // dropped below.
     let mut outputs = Vec::new();
     let mut txids_rows = r.rows::<Txids>(KeyRange::all(), Direction::Forward)?;
     for (n, row) in r
@@ -126,11 +200,8 @@ pub fn unspent_outputs_from_tables(
                 height: Some(height.0),
                 reason: format!("transaction {i} has no txid in {}", Txids::NAME),
             })?;
-            let mut key = [0u8; 36];
-            key[..32].copy_from_slice(&txid.0);
             for (vout, out) in tx.vout.iter().enumerate() {
-                key[32..].copy_from_slice(&(vout as u32).to_le_bytes());
-                if accumulator::is_counted(out) && !spent.contains(&key) {
+                if accumulator::is_counted(out) {
                     outputs.push((
                         Outpoint {
                             prev_txid: txid,
@@ -142,5 +213,58 @@ pub fn unspent_outputs_from_tables(
             }
         }
     }
+    // A forward range is in key order (every backend's contract, checked by the
+    // conformance suite): the partition runs of `spent_flags` rely on it.
+    debug_assert!(spent.windows(2).all(|w| w[0] < w[1]));
+    let flags = spent_flags(&spent, &outputs);
+    drop(spent);
+    let mut flags = flags.into_iter();
+    outputs.retain(|_| !flags.next().unwrap_or(false));
     Ok(outputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storage_traits::blake2b256;
+    use storage_traits::model::{ScriptType, TxId, TxOutCompact};
+
+    fn outpoint(seed: u32, index: u32) -> Outpoint {
+        Outpoint {
+            prev_txid: TxId(blake2b256(&[&seed.to_le_bytes()])),
+            prev_index: index,
+        }
+    }
+
+    /// The partitioned join finds exactly the spent outpoints a single hash set finds,
+    /// with several partitions, outputs of one transaction on both sides, and none spent.
+    #[test]
+    fn spent_flags_match_a_plain_set() {
+        let out = TxOutCompact {
+            value: 1,
+            script_hash: [0; 20],
+            script_type: ScriptType::P2pkh,
+        };
+        // 40,000 spent outpoints: 20,000 transactions, outputs 0 and 2 spent.
+        let mut spent: Vec<OutpointBytes> = (0..20_000u32)
+            .flat_map(|t| [0, 2].map(|i| outpoint_bytes(&outpoint(t, i))))
+            .collect();
+        spent.sort_unstable();
+        // Candidates: outputs 0..3 of 30,000 transactions, in an order unrelated to keys.
+        let candidates: Vec<UnspentOutput> = (0..30_000u32)
+            .rev()
+            .flat_map(|t| (0..3).map(move |i| (outpoint(t, i), out)))
+            .collect();
+        let plain: HashSet<OutpointBytes> = spent.iter().copied().collect();
+        let want: Vec<bool> = candidates
+            .iter()
+            .map(|(op, _)| plain.contains(&outpoint_bytes(op)))
+            .collect();
+        assert!(spent.len() >> 2 > PARTITION_TARGET, "several partitions");
+        let got = spent_flags(&spent, &candidates);
+        assert_eq!(got, want);
+        assert_eq!(got.iter().filter(|&&f| f).count(), spent.len());
+        assert_eq!(spent_flags(&[], &candidates), vec![false; candidates.len()]);
+        assert!(spent_flags(&spent, &[]).is_empty());
+    }
 }
