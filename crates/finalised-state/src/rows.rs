@@ -113,36 +113,38 @@ impl RowCache {
                 reason: "a txid_location entry points at a height with no transparent row"
                     .to_owned(),
             })?;
-        let item = if self.is_verified(height) {
+        let item_len = if self.is_verified(height) {
             <Transparent as Table>::Entry::split(&value)
                 .map_err(|e| row_corrupt::<Transparent>(&key, e))?
                 .0
+                .len()
         } else {
-            let item = verified_item_bytes::<Transparent>(&key, &value)?;
+            let item_len = verified_item_bytes::<Transparent>(&key, &value)?.len();
             self.set_verified(height, true);
-            item
+            item_len
         };
-        // The item is followed by the 32-byte checksum and nothing else (`split` checks).
-        let end = value.len() - 32;
-        let item = end - item.len()..end;
-        let row = Arc::new(
-            EncodedTransparentList::within(value, item).map_err(|e| corrupt_row(height, e))?,
-        );
+        let row = index_stored(height, value, item_len)?;
         self.insert(height, Arc::clone(&row));
         Ok(row)
     }
 
-    /// Caches the row the write path has just written at `height` (a stored entry's bytes),
-    /// as verified: its checksum was computed from these bytes. The owner clears the cache
-    /// if the write does not commit.
-    pub(crate) fn insert_written(&mut self, height: u32, value: &[u8]) -> Result<()> {
+    /// Indexes the row the write path has just encoded for `height` (a stored entry's
+    /// bytes) and caches it as verified: its checksum was computed from these bytes. The
+    /// row is returned for the batch, which stores it from the same buffer. The owner
+    /// clears the cache if the write does not commit.
+    pub(crate) fn insert_written(
+        &mut self,
+        height: u32,
+        value: Vec<u8>,
+    ) -> Result<Arc<EncodedTransparentList>> {
         let key = Height(height).encode_key();
-        let (item, _) = <Transparent as Table>::Entry::split(value)
+        let (item, _) = <Transparent as Table>::Entry::split(&value)
             .map_err(|e| row_corrupt::<Transparent>(&key, e))?;
-        let row = EncodedTransparentList::new(item.to_vec()).map_err(|e| corrupt_row(height, e))?;
+        let item_len = item.len();
+        let row = index_stored(height, value, item_len)?;
         self.set_verified(height, true);
-        self.insert(height, Arc::new(row));
-        Ok(())
+        self.insert(height, Arc::clone(&row));
+        Ok(row)
     }
 
     /// Drops the row at `height` and what the cache knew of it (its block is being deleted).
@@ -203,6 +205,20 @@ impl RowCache {
         self.rows.insert(height, (row, size, self.tick));
         self.bytes += size;
     }
+}
+
+/// Indexes a stored `transparent` value whose item is `item_len` bytes, keeping the whole
+/// value (its item is followed by the 32-byte checksum and nothing else: `split` checked).
+fn index_stored(
+    height: u32,
+    value: Vec<u8>,
+    item_len: usize,
+) -> Result<Arc<EncodedTransparentList>> {
+    let end = value.len() - 32;
+    let item = end - item_len..end;
+    EncodedTransparentList::within(value, item)
+        .map(Arc::new)
+        .map_err(|e| corrupt_row(height, e))
 }
 
 /// A transparent row whose layout does not decode, as an error naming the row.

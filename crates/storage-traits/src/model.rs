@@ -774,6 +774,13 @@ impl EncodedTransparentList {
         self.txs.is_empty()
     }
 
+    /// The whole buffer the list was indexed in: for a list built with
+    /// [`EncodedTransparentList::within`] from a stored row, the stored value itself (entry
+    /// header, item and checksum), so a writer can store the row from the same bytes.
+    pub fn buffer(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// Bytes held, for cache accounting.
     pub fn heap_size(&self) -> usize {
         self.bytes.capacity() + self.txs.capacity() * std::mem::size_of::<u32>()
