@@ -64,9 +64,12 @@ pub struct Config {
     /// What the store serves. Every table is always written; a missing capability only
     /// makes its trait methods return `FeatureUnavailable`.
     pub capabilities: Capability,
-    /// Byte budget of one bulk-sync batch (`sync_write_batch_bytes`): rows are buffered
-    /// until their estimated size reaches it, then written in one transaction with the
-    /// random-keyed indices in key order.
+    /// Byte budget of bulk sync's batches in memory (`sync_write_batch_bytes`): blocks are
+    /// staged until their rows' estimated size reaches a share of it (a half on redb, a
+    /// quarter on RocksDB: `Backend::SYNC_BATCH_SHARE`), then written in one transaction
+    /// with the random-keyed indices in key order, on a second thread while the next batch
+    /// is staged (the staged batch, the committing one and the backend's copy of it
+    /// together stay within the budget).
     pub sync_write_batch_bytes: usize,
     /// Read-back validation at open.
     pub open_validation: OpenValidation,

@@ -20,8 +20,10 @@
 //!   hash → height row, `txid_location` for every transaction, `spent` for every input,
 //!   the address-history events, and (when fresh) the accumulator with its watermark.
 //!   A crash leaves the block wholly present or wholly absent.
-//! - Bulk sync (`write_blocks`) buffers whole blocks up to `sync_write_batch_bytes`, then
-//!   commits them in one synced transaction with the random-keyed indices in key order.
+//! - Bulk sync (`write_blocks`) stages whole blocks into batches (a share of
+//!   `sync_write_batch_bytes` each), and commits each in one synced transaction with the
+//!   random-keyed indices in key order, on a second thread while it stages the next;
+//!   commits stay in order.
 //!   The tip (the last `headers` row) therefore always has every index below it. The
 //!   accumulator is not maintained per block: its watermark stays below the tip until the
 //!   bulk rebuild at the end of the range, committed with the new watermark. A crash

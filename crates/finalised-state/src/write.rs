@@ -705,14 +705,6 @@ fn counted_unspent(
     Ok(n)
 }
 
-/// The share of `sync_write_batch_bytes` each bulk-sync batch gets. At its peak a sync holds
-/// the batch being staged and the committing batch twice (its own rows, which staging reads
-/// until it is committed, and the backend's copy in the write transaction), and the two
-/// threads' allocator arenas each keep about a batch of freed memory. Measured on the quick
-/// ingest shape (RocksDB, peak RSS against the budget, target at most 1.25x): halves
-/// 1.7–2.0x, thirds 1.3–1.9x, quarters 0.6–1.2x.
-const BATCHES_IN_MEMORY: usize = 4;
-
 /// A batch being committed on the committer thread: its index (which staging reads
 /// meanwhile), its block count and last block.
 struct Committing {
@@ -879,7 +871,7 @@ impl<B: Backend> FinalisedState<B> {
     /// batch's index: staging (checks, row encoding, output reads) and the backend's write
     /// and sync then overlap. Commits stay in order, one at a time, so a crash leaves a
     /// prefix of whole batches. Each batch gets a share of the byte budget
-    /// ([`BATCHES_IN_MEMORY`]).
+    /// ([`Backend::SYNC_BATCH_SHARE`]).
     fn sync_locked(
         &self,
         rows: &mut RowCache,
@@ -945,7 +937,7 @@ impl<B: Backend> FinalisedState<B> {
         blocks: impl IntoIterator<Item = IndexedBlock>,
         progress: &mut impl FnMut(SyncProgress),
     ) -> Result<Option<(Batch, (Height, BlockHash))>> {
-        let batch_bytes = (self.config.sync_write_batch_bytes / BATCHES_IN_MEMORY).max(1);
+        let batch_bytes = (self.config.sync_write_batch_bytes / B::SYNC_BATCH_SHARE).max(1);
         // The tip including staged, uncommitted blocks.
         let mut staged_tip = *lock(&self.tip);
         let mut committed = self.store.begin_read()?;
