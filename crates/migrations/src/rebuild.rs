@@ -97,11 +97,11 @@ fn spent_flags(spent: &[OutpointBytes], candidates: &[UnspentOutput]) -> Vec<boo
         starts[p + 1] += starts[p];
     }
     let mut next = starts.clone();
-    let mut grouped = vec![([0u8; 36], 0u32); candidates.len()];
+    let mut grouped = vec![([0u8; 36], 0usize); candidates.len()];
     for (i, (op, _)) in candidates.iter().enumerate() {
         let key = outpoint_bytes(op);
         let p = partition_of(&key, bits);
-        grouped[next[p]] = (key, i as u32);
+        grouped[next[p]] = (key, i);
         next[p] += 1;
     }
     let mut flags = vec![false; candidates.len()];
@@ -115,7 +115,7 @@ fn spent_flags(spent: &[OutpointBytes], candidates: &[UnspentOutput]) -> Vec<boo
         set.extend(run.iter().copied());
         for (key, i) in &grouped[starts[p]..starts[p + 1]] {
             if set.contains(key) {
-                flags[*i as usize] = true;
+                flags[*i] = true;
             }
         }
     }
@@ -131,8 +131,10 @@ fn spent_flags(spent: &[OutpointBytes], candidates: &[UnspentOutput]) -> Vec<boo
 /// to the accumulator — transaction by transaction, each transaction's unspent counted
 /// outputs adjacent with ascending indexes, as its rebuild input contract asks. Time is
 /// linear in the tables, with a cost per outpoint that does not grow with them; memory is
-/// the spent outpoints (36 bytes each) and the counted outputs, with 41 bytes more per
-/// counted output while the spent ones are found.
+/// the spent outpoints (36 bytes each) and every counted output (spent or not), with 49
+/// bytes more per counted output while the spent ones are found — about twice the peak of
+/// one hash set of the spent outpoints beside the unspent outputs, the price of the
+/// cache-sized partitions.
 pub fn rebuild_from_tables_with_progress(
     r: &impl KvRead,
     every: u32,
