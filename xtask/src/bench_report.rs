@@ -1160,3 +1160,40 @@ fn short_name(f: &Figure) -> String {
     };
     format!("{kind}{backend}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrate_runs_become_one_median_line_per_size() {
+        // Three runs per size, interleaved, as the migrate bench prints them.
+        let out = "\
+STRATA-BENCH figure=migrate_run blocks=100 rep=0 total_s=1.0 raw_b_s=0.5
+STRATA-BENCH figure=migrate_run blocks=400 rep=0 total_s=9.0 raw_b_s=2.0
+STRATA-BENCH figure=migrate_run blocks=100 rep=1 total_s=3.0 raw_b_s=0.4
+STRATA-BENCH figure=migrate_run blocks=400 rep=1 total_s=4.0 raw_b_s=1.0
+STRATA-BENCH figure=migrate_run blocks=100 rep=2 total_s=2.0 raw_b_s=0.6
+STRATA-BENCH figure=migrate_run blocks=400 rep=2 total_s=5.0 raw_b_s=3.0
+STRATA-BENCH figure=migrate_run blocks=50 rep=0 total_s=1.0 raw_b_s=0.2
+STRATA-BENCH figure=migrate_run blocks=50 rep=1 total_s=2.0 raw_b_s=0.4
+";
+        let runs = median_runs(child::bench_lines(out).into_iter());
+        let got: Vec<(f64, f64, f64, f64)> = runs
+            .iter()
+            .map(|l| {
+                let n = |k| l.num(k).unwrap();
+                (n("blocks"), n("runs"), n("total_s"), n("raw_b_s"))
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (50.0, 2.0, 1.5, 0.30000000000000004),
+                (100.0, 3.0, 2.0, 0.5),
+                (400.0, 3.0, 5.0, 2.0),
+            ]
+        );
+        assert!(runs.iter().all(|l| l.num("rep").is_none()));
+    }
+}
