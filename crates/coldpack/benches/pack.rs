@@ -58,6 +58,16 @@ fn write_raw(path: &Path, bytes: &[u8]) {
     f.sync_all().unwrap();
 }
 
+/// The CPU time of the whole process so far (every thread, user and system).
+fn process_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_SELF is always valid.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
 fn time<F: FnMut()>(mut f: F) -> Duration {
     let t = Instant::now();
     f();
@@ -231,17 +241,26 @@ fn interleaved(fx: &Fixture) {
     };
     let mut out = Vec::new();
     let mut buf = vec![0u8; fx.ranges.iter().map(|r| r.1).max().unwrap_or(0)];
+    // The CPU each freeze costs (all threads of the process: the writer, the hashing
+    // thread, the kernel's work in their system calls), beside its wall time: on a shared
+    // machine the threads wait for cores in proportion to it.
+    let pack_cpu = std::cell::RefCell::new(Vec::new());
+    let raw_cpu = std::cell::RefCell::new(Vec::new());
     let mut pack = || {
         let p = fresh("ip");
+        let c = process_cpu();
         let t = time(|| {
             write_pack(&p, &fx.recs, Codec::None);
         });
+        pack_cpu.borrow_mut().push(process_cpu() - c);
         std::fs::remove_file(&p).unwrap();
         t
     };
     let mut raw = || {
         let p = fresh("ir");
+        let c = process_cpu();
         let t = time(|| write_raw(&p, &fx.pack_bytes));
+        raw_cpu.borrow_mut().push(process_cpu() - c);
         std::fs::remove_file(&p).unwrap();
         t
     };
@@ -302,6 +321,15 @@ fn interleaved(fx: &Fixture) {
         "  ceiling: one BLAKE2b-256 pass over the same bytes (the object name needs it) {:.0} MB/s; a freeze costing only that hash would score raw/hash = {:.2}",
         mb / secs("hash"),
         ceiling.median
+    );
+    let median_ms = |v: &std::cell::RefCell<Vec<Duration>>| {
+        let secs: Vec<f64> = v.borrow().iter().map(Duration::as_secs_f64).collect();
+        interleave::Spread::of(&secs).median * 1e3
+    };
+    println!(
+        "  CPU per freeze (all threads, user + system, median): pack {:.1} ms, raw write+fsync {:.1} ms",
+        median_ms(&pack_cpu),
+        median_ms(&raw_cpu)
     );
     let n = fx.picks.len() as f64;
     // Machine-readable, for `cargo xtask bench`.

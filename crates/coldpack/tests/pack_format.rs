@@ -439,6 +439,60 @@ fn multi_chunk_pack_hashes_match() {
     }
 }
 
+/// Packs whose bytes before the trailer end exactly on a 1 MiB staging-chunk boundary (the
+/// last chunk is empty at `finish`), and one byte either side of it: the file writer (direct
+/// I/O for whole chunks where the filesystem allows it, buffered for the rest) and the
+/// in-memory writer give the same bytes and hashes. Also on `/dev/shm` where it exists
+/// (tmpfs, which may refuse direct I/O: everything buffered).
+#[test]
+fn packs_ending_on_a_chunk_boundary_match() {
+    const CHUNK: usize = 1 << 20;
+    let mut dirs = vec![tempfile::tempdir().unwrap()];
+    if let Ok(d) = tempfile::tempdir_in("/dev/shm") {
+        dirs.push(d);
+    }
+    for chunks in [1usize, 2, 3] {
+        for delta in [-1i64, 0, 1] {
+            // Two records: (a + 4) + (b + 4) + 2 × 8 index bytes = chunks × CHUNK + delta.
+            let total = (chunks * CHUNK) as i64 + delta;
+            let a = 300_001usize;
+            let b = (total - 24 - a as i64) as usize;
+            let recs: Vec<Vec<u8>> = [a, b]
+                .iter()
+                .enumerate()
+                .map(|(i, &len)| {
+                    (0..len)
+                        .map(|j| (j as u32 ^ (j as u32 >> 11) ^ i as u32) as u8)
+                        .collect()
+                })
+                .collect();
+            let (want, summary) =
+                pack_to_vec(opts(Codec::None, 1), recs.iter().map(|r| r.as_slice())).unwrap();
+            assert_eq!(want.len() as i64, total + TRAILER_LEN as i64);
+            assert_eq!(summary.object_hash, blake2b256(&want));
+            for dir in &dirs {
+                let p = dir.path().join(format!("{chunks}-{delta}.pack"));
+                let mut w = PackWriter::create_new(&p, opts(Codec::None, 1)).unwrap();
+                for r in &recs {
+                    w.push(r).unwrap();
+                }
+                assert_eq!(
+                    w.finish().unwrap(),
+                    summary,
+                    "{chunks} chunks {delta:+} in {dir:?}"
+                );
+                assert!(
+                    std::fs::read(&p).unwrap() == want,
+                    "{chunks} chunks {delta:+} in {dir:?}"
+                );
+                let r = PackReader::open(&p).unwrap();
+                assert_eq!(r.read(1).unwrap(), recs[1]);
+                assert_eq!(r.verify_full().unwrap(), summary.object_hash);
+            }
+        }
+    }
+}
+
 /// A sink that accepts `limit` bytes and then fails every write.
 struct FailingSink {
     written: usize,
