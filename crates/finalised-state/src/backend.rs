@@ -31,8 +31,9 @@ pub const KNOWN_BACKENDS: &[&str] = &["redb", "rocksdb"];
 #[cfg(feature = "redb")]
 impl Backend for store_redb::RedbStore {
     const NAME: &'static str = "redb";
-    /// Halves: peak RSS 0.79x the budget (thirds 0.12x, quarters 0.14x, but each commit
-    /// costs redb a sync and its dirty pages: quarters took 25 % longer than halves).
+    /// Halves: peak RSS 0.79–1.15x the budget (quarters 0.14x, but each commit costs redb
+    /// a sync and a write of its dirty pages: quarters took 125–130 s on the 10k-block
+    /// ingest shape, halves 83–95 s).
     const SYNC_BATCH_SHARE: usize = 2;
 
     fn open_in(dir: &Path, tables: &[TableSpec]) -> Result<Self> {
