@@ -1381,6 +1381,7 @@ impl<B: Backend> FinalisedState<B> {
 #[cfg(all(test, feature = "redb"))]
 mod tests {
     use super::*;
+    use storage_traits::conformance::dump_tables;
     use storage_traits::kv::KvStore;
 
     /// The batch budget counts address-history rows at their encoded size.
@@ -1440,23 +1441,6 @@ mod tests {
         let mut encoded: Vec<_> = pairs.iter().map(|(a, e)| addr_row(a, *e)).collect();
         encoded.sort_unstable();
         assert_eq!(typed, encoded);
-    }
-
-    /// Every row of every table, for comparing stores.
-    fn all_rows(store: &impl KvStore) -> Vec<(&'static str, Vec<storage_traits::kv::KvPair>)> {
-        use storage_traits::kv::{Direction, KeyRange};
-        let r = store.begin_read().unwrap();
-        V1_TABLES
-            .iter()
-            .map(|spec| {
-                let rows = r
-                    .range(spec.name, KeyRange::all(), Direction::Forward)
-                    .unwrap()
-                    .map(|row| row.unwrap())
-                    .collect();
-                (spec.name, rows)
-            })
-            .collect()
     }
 
     /// Bulk sync stages a batch while the previous one commits: everything the second batch
@@ -1564,7 +1548,10 @@ mod tests {
         let mut w = single.begin_write().unwrap();
         writes.write_into(&mut w, &index).unwrap();
         w.commit(Durability::Synced).unwrap();
-        assert_eq!(all_rows(&pipelined), all_rows(&single));
+        assert_eq!(
+            dump_tables(&pipelined, V1_TABLES),
+            dump_tables(&single, V1_TABLES)
+        );
     }
 
     /// Regression: with spam-sized blocks the cache evicted the block being staged while

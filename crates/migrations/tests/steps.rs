@@ -23,18 +23,7 @@ fn v1_store(dir: &std::path::Path, blocks: &[IndexedBlock], v: V1Fixture) -> Red
 }
 
 fn dump(store: &RedbStore) -> Vec<(&'static str, Vec<KvPair>)> {
-    let r = store.begin_read().unwrap();
-    V1_TABLES
-        .iter()
-        .map(|spec| {
-            let rows = r
-                .range(spec.name, KeyRange::all(), Direction::Forward)
-                .unwrap()
-                .collect::<storage_traits::Result<Vec<_>>>()
-                .unwrap();
-            (spec.name, rows)
-        })
-        .collect()
+    storage_traits::conformance::dump_tables(store, V1_TABLES)
 }
 
 fn options(batch: usize) -> MigrationOptions {

@@ -818,6 +818,26 @@ pub mod files {
     }
 }
 
+/// Every row of each of `tables` in `store`, in key order, by table: for tests that
+/// compare two stores table by table. Panics on errors: a test helper.
+pub fn dump_tables<S: KvStore>(
+    store: &S,
+    tables: &[TableSpec],
+) -> Vec<(&'static str, Vec<KvPair>)> {
+    let r = store.begin_read().unwrap();
+    tables
+        .iter()
+        .map(|spec| {
+            let rows = r
+                .range(spec.name, KeyRange::all(), Direction::Forward)
+                .unwrap()
+                .collect::<Result<Vec<_>>>()
+                .unwrap();
+            (spec.name, rows)
+        })
+        .collect()
+}
+
 /// Helpers for crash tests that re-run the test binary as a child process and kill it:
 /// spawning, draining its stdout, and a seeded PRNG whose seed is printed for replay.
 pub mod child {

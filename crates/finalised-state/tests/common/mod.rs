@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use finalised_state::{Backend, Config, FinalisedState, Network, OpenValidation};
-use storage_traits::kv::{Direction, KeyRange, KvPair, KvRead};
+use storage_traits::kv::KvPair;
 use storage_traits::model::IndexedBlock;
 use storage_traits::table::V1_TABLES;
 
@@ -28,18 +28,7 @@ pub fn open<B: Backend>(base: &Path) -> FinalisedState<B> {
 
 /// Every row of every v1 table, by table.
 pub fn dump<B: Backend>(state: &FinalisedState<B>) -> Vec<(&'static str, Vec<KvPair>)> {
-    let r = state.kv().begin_read().unwrap();
-    V1_TABLES
-        .iter()
-        .map(|spec| {
-            let rows = r
-                .range(spec.name, KeyRange::all(), Direction::Forward)
-                .unwrap()
-                .collect::<storage_traits::Result<Vec<_>>>()
-                .unwrap();
-            (spec.name, rows)
-        })
-        .collect()
+    storage_traits::conformance::dump_tables(state.kv(), V1_TABLES)
 }
 
 /// Asserts two stores hold the same rows, table by table, naming the first difference.
