@@ -12,10 +12,10 @@
 //!    ranges. The scan counts the decoded entries in row order and stops reading once the
 //!    batch budget is reached; rows it read ahead past that point are left to the next
 //!    batch;
-//! 3. **seal** (workers): each key range's entries are sorted in place in their pieces (by
-//!    a 16-byte sort item: the first varying 8 key bytes and the entry's place), checked
-//!    for duplicate keys and written out once, in key order, with their stored values —
-//!    the entries' checksums, several at once;
+//! 3. **seal** (workers): each key range's entries are sorted (a counting sort into small
+//!    sub-ranges by the key bits after the range's, then each sub-range sorted where it
+//!    lies, in cache), checked for duplicate keys, and given their stored values in key
+//!    order — the entries' checksums, several at once;
 //! 4. **write** (calling thread): the key ranges are inserted in key order, each as soon
 //!    as it is sealed, and the batch commits with its progress watermark in one synced
 //!    transaction. Sealing runs a few ranges ahead of the insert (a bounded pipeline, one
@@ -505,100 +505,113 @@ fn sort_prefix(spread_byte: usize, key: &[u8; MAX_KEY]) -> u64 {
     u64::from_be_bytes(word)
 }
 
-/// A sealed row: the key (its first `key_len` bytes) and its stored value.
-#[derive(Clone, Copy)]
-struct SealedRow {
-    key: [u8; MAX_KEY],
-    value: LocationValue,
+/// The bits of a key's first varying byte that pick its key range (see [`bucket_of`]).
+const BUCKET_BITS: u32 = BUCKETS.trailing_zeros();
+
+/// Sub-range bits for a key range of `n` entries: enough for sub-ranges of about 8 entries
+/// (a few hundred bytes, sorted where they lie), at most what 4 key bytes hold.
+fn sub_bits(n: usize) -> u32 {
+    (usize::BITS - (n / 8).leading_zeros()).clamp(1, 32 - BUCKET_BITS)
 }
 
-/// An entry of a key range's pieces, by its place (piece, offset), with its sort prefix.
-#[derive(Clone, Copy)]
-struct SortItem {
-    prefix: u64,
-    piece: u32,
-    offset: u32,
+/// The sub-range of `key` within its key range: the `bits` key bits that follow the key
+/// range's own. Within a key range, key order implies sub-range order.
+fn sub_of(spread_byte: usize, bits: u32, key: &[u8; MAX_KEY]) -> usize {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&key[spread_byte..spread_byte + 4]);
+    ((u32::from_be_bytes(word) << BUCKET_BITS) >> (32 - bits)) as usize
+}
+
+/// The order of a key range's entries: key bytes (the sort prefix first, which almost
+/// always decides), then location. Equal keys are duplicates; ordered by location, the first
+/// two are the two earliest, as rows are read in location order.
+fn entry_order(spread_byte: usize, a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    sort_prefix(spread_byte, &a.0)
+        .cmp(&sort_prefix(spread_byte, &b.0))
+        .then_with(|| a.0.cmp(&b.0))
+        .then_with(|| a.1.cmp(&b.1))
 }
 
 /// A key range, sorted, with the stored value of every entry. Its buffers are reused: the
 /// writer hands an inserted range back to be sealed again (see `commit_batch`).
 #[derive(Default)]
 struct Sealed {
-    rows: Vec<SealedRow>,
-    /// The sort's scratch.
-    order: Vec<SortItem>,
+    /// The entries in key order.
+    entries: Vec<Entry>,
+    /// Their stored values, in the same order.
+    values: Vec<LocationValue>,
+    /// Where each sub-range starts in `entries` (and, last, their end).
+    starts: Vec<usize>,
+    /// The counting sort's cursors.
+    cursors: Vec<usize>,
 }
 
 impl Sealed {
     fn rows(&self, key_len: usize) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.rows
+        self.entries
             .iter()
-            .map(move |r| (&r.key[..key_len], &r.value[..]))
-    }
-}
-
-/// The location a stored value holds (`location_value`'s inverse).
-fn value_location(value: &LocationValue) -> TxLocation {
-    TxLocation {
-        block_height: u32::from_be_bytes([value[2], value[3], value[4], value[5]]),
-        tx_index: u16::from_be_bytes([value[6], value[7]]),
+            .zip(&self.values)
+            .map(move |(e, v)| (&e.0[..key_len], &v[..]))
     }
 }
 
 /// Seals a key range into `out`'s buffers: sorts its pieces' entries by key (ties, which
-/// are duplicates, in row order), rejects duplicate keys (the smallest key first, with its
-/// two earliest locations) and writes every entry's key and stored value in key order.
-/// The entries are not gathered first: the sort orders their places, and the rows are
-/// written once, in order; the pieces are freed on return.
+/// are duplicates, by location), rejects duplicate keys (the smallest key first, with its
+/// two earliest locations) and computes every entry's stored value, in key order.
+///
+/// The sort is a counting sort of the entries into small sub-ranges by the key bits after
+/// the key range's (keys start with a txid: uniformly distributed, so a sub-range holds a
+/// few entries whatever the input), then a comparison sort of each sub-range where it lies,
+/// in cache; a skewed input only makes some sub-ranges longer. The entries are then read
+/// once, in order. The pieces are freed on return.
 fn seal(spec: &IndexStage, pieces: Vec<Vec<Entry>>, mut out: Sealed) -> Result<Sealed> {
     let spread = spec.spread_byte;
-    out.rows.clear();
-    out.order.clear();
-    out.order
-        .reserve(pieces.iter().map(Vec::len).sum::<usize>());
-    for (p, piece) in pieces.iter().enumerate() {
-        out.order
-            .extend(piece.iter().enumerate().map(|(o, e)| SortItem {
-                prefix: sort_prefix(spread, &e.0),
-                piece: p as u32,
-                offset: o as u32,
-            }));
+    let n: usize = pieces.iter().map(Vec::len).sum();
+    let bits = sub_bits(n);
+    let subs = 1usize << bits;
+    out.starts.clear();
+    out.starts.resize(subs + 1, 0);
+    for e in pieces.iter().flatten() {
+        out.starts[sub_of(spread, bits, &e.0) + 1] += 1;
     }
-    let entry = |s: &SortItem| &pieces[s.piece as usize][s.offset as usize];
-    out.order.sort_unstable_by(|a, b| {
-        a.prefix.cmp(&b.prefix).then_with(|| {
-            entry(a)
-                .0
-                .cmp(&entry(b).0)
-                .then_with(|| (a.piece, a.offset).cmp(&(b.piece, b.offset)))
-        })
-    });
-    if let Some(pair) = out
-        .order
-        .windows(2)
-        .find(|p| p[0].prefix == p[1].prefix && entry(&p[0]).0 == entry(&p[1]).0)
-    {
-        let (a, b) = (entry(&pair[0]), entry(&pair[1]));
+    for s in 1..=subs {
+        out.starts[s] += out.starts[s - 1];
+    }
+    out.cursors.clear();
+    out.cursors.extend_from_slice(&out.starts[..subs]);
+    // Every slot below `n` is written once by the scatter: a reused buffer's old entries
+    // need no clearing, only the growth is filled.
+    out.entries.truncate(n);
+    out.entries.resize(n, ([0; MAX_KEY], TxLocation::default()));
+    for e in pieces.iter().flatten() {
+        let cursor = &mut out.cursors[sub_of(spread, bits, &e.0)];
+        out.entries[*cursor] = *e;
+        *cursor += 1;
+    }
+    drop(pieces);
+    for s in 0..subs {
+        out.entries[out.starts[s]..out.starts[s + 1]]
+            .sort_unstable_by(|a, b| entry_order(spread, a, b));
+    }
+    if let Some(pair) = out.entries.windows(2).find(|p| p[0].0 == p[1].0) {
         return Err(MigrationError::Duplicate {
             table: spec.table,
-            key: hex::encode(&a.0[..spec.key_len]),
-            first: a.1.min(b.1),
-            second: a.1.max(b.1),
+            key: hex::encode(&pair[0].0[..spec.key_len]),
+            first: pair[0].1,
+            second: pair[1].1,
         });
     }
-    out.rows.reserve(out.order.len());
-    let mut group: Vec<&Entry> = Vec::with_capacity(HASH_BATCH);
-    for items in out.order.chunks(HASH_BATCH) {
-        group.clear();
-        group.extend(items.iter().map(entry));
-        push_sealed_rows(spec.key_len, &group, &mut out.rows);
+    out.values.clear();
+    out.values.reserve(n);
+    for group in out.entries.chunks(HASH_BATCH) {
+        push_values(spec.key_len, group, &mut out.values);
     }
     Ok(out)
 }
 
-/// Appends the sealed rows of `group` (at most [`HASH_BATCH`] entries), their checksums
+/// Appends the stored values of `group` (at most [`HASH_BATCH`] entries), their checksums
 /// computed together with `blake2b_simd::many`.
-fn push_sealed_rows(key_len: usize, group: &[&Entry], out: &mut Vec<SealedRow>) {
+fn push_values(key_len: usize, group: &[Entry], out: &mut Vec<LocationValue>) {
     let params = checksum_params();
     let mut messages = [[0u8; MAX_KEY + 7]; HASH_BATCH];
     for (m, (key, loc)) in messages.iter_mut().zip(group) {
@@ -607,11 +620,8 @@ fn push_sealed_rows(key_len: usize, group: &[&Entry], out: &mut Vec<SealedRow>) 
     }
     let message = |i: usize| &messages[i][..key_len + 7];
     let mut push = |jobs: &[HashManyJob<'_>]| {
-        for (job, (key, loc)) in jobs.iter().zip(group) {
-            out.push(SealedRow {
-                key: *key,
-                value: location_value(*loc, job.to_hash().as_bytes()),
-            });
+        for (job, (_, loc)) in jobs.iter().zip(group) {
+            out.push(location_value(*loc, job.to_hash().as_bytes()));
         }
     };
     if group.len() == HASH_BATCH {
@@ -633,12 +643,11 @@ fn push_sealed_rows(key_len: usize, group: &[&Entry], out: &mut Vec<SealedRow>) 
 /// [`HASH_BATCH`] at a time with `blake2b_simd::many` (as [`seal`] does).
 #[cfg(test)]
 pub(super) fn location_values(key_len: usize, entries: &[Entry]) -> Vec<LocationValue> {
-    let mut rows = Vec::with_capacity(entries.len());
-    let refs: Vec<&Entry> = entries.iter().collect();
-    for group in refs.chunks(HASH_BATCH) {
-        push_sealed_rows(key_len, group, &mut rows);
+    let mut values = Vec::with_capacity(entries.len());
+    for group in entries.chunks(HASH_BATCH) {
+        push_values(key_len, group, &mut values);
     }
-    rows.into_iter().map(|r| r.value).collect()
+    values
 }
 
 fn location_value(loc: TxLocation, checksum: &[u8]) -> LocationValue {
@@ -688,15 +697,15 @@ fn commit_batch<S: KvStore>(
             .map(|i| take_sealed(pool, &mut sealed, i))
             .collect::<Result<Vec<_>>>()?;
         for s in &all {
-            let mut missing = Vec::with_capacity(s.rows.len());
-            for row in &s.rows {
-                if !check_existing(&w, spec.table, &row.key[..n], value_location(&row.value))? {
+            let mut missing = Vec::with_capacity(s.entries.len());
+            for row in s.entries.iter().zip(&s.values) {
+                if !check_existing(&w, spec.table, &row.0.0[..n], row.0.1)? {
                     missing.push(row);
                 }
             }
             w.insert_sorted(
                 spec.table,
-                &mut missing.iter().map(|r| (&r.key[..n], &r.value[..])),
+                &mut missing.iter().map(|(e, v)| (&e.0[..n], &v[..])),
             )?;
         }
     }
@@ -1079,6 +1088,25 @@ mod tests {
         ]
     }
 
+    /// Checks `out` against `want` (the entries in key order): keys, locations and stored
+    /// values.
+    fn assert_sealed(spec: &IndexStage, out: &Sealed, want: &[Entry]) {
+        assert_eq!(out.entries.len(), want.len());
+        assert_eq!(out.values.len(), want.len());
+        for ((got, value), (key, loc)) in out.entries.iter().zip(&out.values).zip(want) {
+            assert_eq!(got, &(*key, *loc));
+            assert_eq!(
+                value.to_vec(),
+                StoredEntryFixed::<TxLocation>::new(&key[..spec.key_len], *loc).to_bytes()
+            );
+        }
+        let rows: Vec<(&[u8], &[u8])> = out.rows(spec.key_len).collect();
+        assert_eq!(rows.len(), want.len());
+        for ((k, v), (key, value)) in rows.iter().zip(out.entries.iter().zip(&out.values)) {
+            assert_eq!((*k, *v), (&key.0[..spec.key_len], &value[..]));
+        }
+    }
+
     #[test]
     fn sealing_sorts_by_key_bytes_and_stores_each_entry() {
         for spec in [&TXID_LOCATION_STAGE, &SPENT_STAGE] {
@@ -1089,14 +1117,100 @@ mod tests {
             let mut out = Sealed::default();
             for _ in 0..2 {
                 out = seal(spec, pieces_of(&entries), out).unwrap();
-                assert_eq!(out.rows.len(), by_bytes.len());
-                for (row, (key, loc)) in out.rows.iter().zip(&by_bytes) {
-                    assert_eq!(row.key, *key);
-                    assert_eq!(value_location(&row.value), *loc);
-                    assert_eq!(
-                        row.value.to_vec(),
-                        StoredEntryFixed::<TxLocation>::new(&key[..spec.key_len], *loc).to_bytes()
-                    );
+                assert_sealed(spec, &out, &by_bytes);
+            }
+        }
+    }
+
+    /// Random key ranges as the stages make them, checked against a plain sort by key bytes
+    /// then location, and against a plain search for the smallest duplicate: sizes across
+    /// the sub-range widths, outpoints of the same transaction (keys equal up to the output
+    /// index), keys equal in their first 8 varying bytes only, a skewed range whose keys
+    /// share their first 4 varying bytes (one sub-range), and duplicates.
+    #[test]
+    fn sealing_matches_a_plain_sort_on_random_key_ranges() {
+        use storage_traits::conformance::child::SplitMix64;
+        for seed in 0..40u64 {
+            let mut rng = SplitMix64(seed);
+            for spec in [&TXID_LOCATION_STAGE, &SPENT_STAGE] {
+                let spread = spec.spread_byte;
+                let n = match seed % 5 {
+                    0 => (rng.next() % 4) as usize,
+                    1 => (rng.next() % 40) as usize,
+                    _ => (rng.next() % 5_000) as usize,
+                };
+                let skewed = seed % 7 == 3;
+                // A duplicate in a third of the ranges (the sealed rows are checked in the
+                // others).
+                let duplicates = seed % 3 == 0;
+                let mut entries: Vec<Entry> = Vec::with_capacity(n);
+                for i in 0..n {
+                    let mut key = [0u8; MAX_KEY];
+                    if spread > 0 {
+                        key[0] = 1;
+                    }
+                    let r = rng.next() % 10;
+                    if i > 0 && (r < 2 || (r == 2 && duplicates)) {
+                        // Like an earlier key: the same txid (another output), the same
+                        // first 8 bytes only, or the same key (a duplicate).
+                        key = entries[(rng.next() % i as u64) as usize].0;
+                        match r {
+                            0 => key[spec.key_len - 1] ^= 1 + (rng.next() % 255) as u8,
+                            1 => key[spread + 8 + (rng.next() % 8) as usize] ^= 0x80,
+                            _ => {}
+                        }
+                    } else {
+                        for b in &mut key[spread..spec.key_len] {
+                            *b = rng.next() as u8;
+                        }
+                        if skewed {
+                            // One key range, one 4-byte prefix.
+                            key[spread..spread + 4].copy_from_slice(&[0x42, 7, 7, 7]);
+                        } else {
+                            // One key range (the top bits of the first varying byte).
+                            key[spread] &= 0x07;
+                        }
+                    }
+                    // Rows in height order; several entries per row.
+                    let loc = TxLocation {
+                        block_height: (i / 3) as u32,
+                        tx_index: (i % 3) as u16,
+                    };
+                    entries.push((key, loc));
+                }
+                let mut want = entries.clone();
+                want.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+                let duplicate = want.windows(2).find(|p| p[0].0 == p[1].0);
+                // Pieces as the decoders make them: consecutive runs in row order.
+                let cut = |x: u64| {
+                    if n == 0 {
+                        0
+                    } else {
+                        (x % (n as u64 + 1)) as usize
+                    }
+                };
+                let (mut a, mut b) = (cut(rng.next()), cut(rng.next()));
+                if a > b {
+                    std::mem::swap(&mut a, &mut b);
+                }
+                let pieces = vec![
+                    entries[..a].to_vec(),
+                    entries[a..b].to_vec(),
+                    entries[b..].to_vec(),
+                ];
+                match (seal(spec, pieces, Sealed::default()), duplicate) {
+                    (Ok(out), None) => assert_sealed(spec, &out, &want),
+                    (
+                        Err(MigrationError::Duplicate {
+                            key, first, second, ..
+                        }),
+                        Some(pair),
+                    ) => {
+                        assert_eq!(key, hex::encode(&pair[0].0[..spec.key_len]));
+                        assert_eq!((first, second), (pair[0].1, pair[1].1));
+                    }
+                    (Err(e), _) => panic!("seed {seed}: unexpected error {e}"),
+                    (Ok(_), Some(_)) => panic!("seed {seed}: duplicate not found"),
                 }
             }
         }
