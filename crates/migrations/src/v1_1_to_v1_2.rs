@@ -190,7 +190,99 @@ fn txid_location_entries(
 }
 
 /// Stage B: `TransparentTxList` v1 item bytes to one entry per non-null input.
+///
+/// A row almost always takes [`spent_entries_fast`]; anything it does not take (a
+/// multi-byte count, a bad tag, a short or long item) goes through the checked walker,
+/// which accepts it or names the error.
 fn spent_entries(height: Height, item: &[u8], out: &mut Vec<Entry>) -> storage_traits::Result<()> {
+    let before = out.len();
+    if spent_entries_fast(height, item, out) {
+        return Ok(());
+    }
+    out.truncate(before);
+    spent_entries_checked(height, item, out)
+}
+
+/// A CompactSize count below 0xFD (one byte) of items that each take at least `min_len`
+/// bytes, if the rest of `bytes` can hold them; `None` otherwise (a larger count, or an
+/// error of [`Reader::count`]).
+fn small_count(bytes: &mut &[u8], min_len: usize) -> Option<usize> {
+    let (&n, rest) = bytes.split_first()?;
+    if n >= 0xFD || usize::from(n) * min_len > rest.len() {
+        return None;
+    }
+    *bytes = rest;
+    Some(usize::from(n))
+}
+
+/// [`spent_entries_checked`] on plain slices, for the common rows (every count below
+/// 0xFD): `true` with the same entries appended, or `false` (entries possibly appended,
+/// for the caller to drop) where the checked walker must decide. Whatever it accepts the
+/// checked walker accepts with the same entries (`spent_walkers_agree` checks it).
+fn spent_entries_fast(height: Height, item: &[u8], out: &mut Vec<Entry>) -> bool {
+    const INPUT: usize = 37;
+    const OUTPUT: usize = 30;
+    let null_index = TxInCompact::NULL_INDEX.to_le_bytes();
+    let Some((&version::V1, mut b)) = item.split_first() else {
+        return false;
+    };
+    let Some(n) = small_count(&mut b, 1) else {
+        return false;
+    };
+    for i in 0..n {
+        let Some((&option, rest)) = b.split_first() else {
+            return false;
+        };
+        b = rest;
+        match option {
+            0 => continue,
+            1 => {}
+            _ => return false,
+        }
+        let Some((&version::V1, rest)) = b.split_first() else {
+            return false;
+        };
+        b = rest;
+        let location = TxLocation {
+            block_height: height.0,
+            tx_index: i as u16,
+        };
+        let Some(vin) = small_count(&mut b, INPUT) else {
+            return false;
+        };
+        let (inputs, rest) = b.split_at(vin * INPUT);
+        b = rest;
+        for input in inputs.chunks_exact(INPUT) {
+            if input[0] != version::V1 {
+                return false;
+            }
+            // `input[1..]` is the outpoint: txid, LE u32 index.
+            if input[1..33] == [0; 32] && input[33..] == null_index {
+                continue;
+            }
+            let mut key = [0u8; MAX_KEY];
+            key[0] = version::V1;
+            key[1..].copy_from_slice(&input[1..]);
+            out.push((key, location));
+        }
+        let Some(vout) = small_count(&mut b, OUTPUT) else {
+            return false;
+        };
+        let (outputs, rest) = b.split_at(vout * OUTPUT);
+        b = rest;
+        if outputs.chunks_exact(OUTPUT).any(|o| o[0] != version::V1) {
+            return false;
+        }
+    }
+    b.is_empty()
+}
+
+/// Stage B's walker with every check and a decoding error naming what is wrong.
+fn spent_entries_checked(
+    height: Height,
+    item: &[u8],
+    out: &mut Vec<Entry>,
+) -> storage_traits::Result<()> {
     let mut r = Reader::new(item, "TransparentTxList");
     expect_tag(&mut r, "TransparentTxList")?;
     let n = r.count(1)?;
@@ -626,6 +718,93 @@ mod tests {
             ],
             commitment_tree_data: CommitmentTreeData::default(),
         }]
+    }
+
+    /// The fast stage B walker accepts the common rows, and whatever it accepts the checked
+    /// walker accepts with the same entries: random lists (absent transactions, coinbase
+    /// inputs, up to 300 inputs or outputs, past the one-byte counts), as encoded and with
+    /// random damage (a flipped byte, a cut, an extra byte).
+    #[test]
+    fn spent_walkers_agree() {
+        use storage_traits::conformance::child::SplitMix64;
+        let mut rng = SplitMix64(6);
+        let mut fast_taken = 0;
+        for round in 0..3_000u32 {
+            let txs = (rng.next() % 6) as usize;
+            let wide = round % 10 == 0;
+            let list = TransparentTxList(
+                (0..txs)
+                    .map(|_| {
+                        if rng.next().is_multiple_of(5) {
+                            return None;
+                        }
+                        let count = |rng: &mut SplitMix64| {
+                            (rng.next() % if wide { 300 } else { 4 }) as usize
+                        };
+                        let vin = (0..count(&mut rng))
+                            .map(|_| {
+                                if rng.next().is_multiple_of(4) {
+                                    TxInCompact::coinbase()
+                                } else {
+                                    TxInCompact {
+                                        prevout_txid: TxId([rng.next() as u8; 32]),
+                                        prevout_index: rng.next() as u32 % 3,
+                                    }
+                                }
+                            })
+                            .collect();
+                        let vout = (0..count(&mut rng))
+                            .map(|_| TxOutCompact {
+                                value: rng.next(),
+                                script_hash: [rng.next() as u8; 20],
+                                script_type: ScriptType::P2sh,
+                            })
+                            .collect();
+                        Some(TransparentCompactTx { vin, vout })
+                    })
+                    .collect(),
+            );
+            let good = list.to_bytes();
+            let mut inputs = vec![good.clone()];
+            for _ in 0..4 {
+                let mut bad = good.clone();
+                let at = (rng.next() % good.len() as u64) as usize;
+                match rng.next() % 3 {
+                    0 => bad[at] ^= 1 << (rng.next() % 8),
+                    1 => bad.truncate(at),
+                    _ => bad.push(rng.next() as u8),
+                }
+                inputs.push(bad);
+            }
+            for (i, bytes) in inputs.iter().enumerate() {
+                let h = Height(round);
+                let mut fast = vec![([9u8; MAX_KEY], TxLocation::default())];
+                let took = spent_entries_fast(h, bytes, &mut fast);
+                let mut checked = vec![([9u8; MAX_KEY], TxLocation::default())];
+                let result = spent_entries_checked(h, bytes, &mut checked);
+                if took {
+                    fast_taken += 1;
+                    assert!(
+                        result.is_ok(),
+                        "round {round}: fast took a bad row: {result:?}"
+                    );
+                    assert_eq!(fast, checked, "round {round}");
+                }
+                if i == 0 {
+                    assert!(result.is_ok());
+                    // Every count fits in one byte unless the list is wide.
+                    assert!(took || wide, "round {round}");
+                }
+                // The wrapper gives the checked walker's result either way.
+                let mut wrapped = vec![([9u8; MAX_KEY], TxLocation::default())];
+                match (spent_entries(h, bytes, &mut wrapped), result) {
+                    (Ok(()), Ok(())) => assert_eq!(wrapped, checked),
+                    (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                    (a, b) => panic!("round {round}: wrapper {a:?}, checked {b:?}"),
+                }
+            }
+        }
+        assert!(fast_taken > 2_500, "{fast_taken}");
     }
 
     /// The byte walkers agree with the typed decoders and the typed entry encoding.
