@@ -17,21 +17,28 @@
 //! N (default `1,4`; the scaling ratio is largest / smallest); `STRATA_BENCH_REPEAT` the
 //! runs per size (default 3); `STRATA_BENCH_BATCH_MIB` the batch budget (default 16);
 //! `STRATA_BENCH_WORKERS` the migration's worker threads (default: the available
-//! parallelism; 0 runs everything on one thread). Besides the prose, each result is
+//! parallelism; 0 runs everything on one thread). `STRATA_BENCH_STAGE_MEM=1`
+//! also measures each stage's peak heap: the bytes allocated (counted by this binary's
+//! allocator, off unless asked for) at most while the stage ran, above what was allocated
+//! when it started — the stage's own memory, which the process's RSS hides (the allocator
+//! keeps freed memory, such as the fixture writer's, and reuses it). Besides the prose, each result is
 //! printed as a machine-readable `STRATA-BENCH figure=… key=value …` line, which `cargo
 //! xtask bench` (and `cargo xtask bench migrate`) read. Absolute times are noise on shared
 //! machines; the ratios are the result. Plain runs, not criterion sampling: one 4N run
 //! takes seconds, and its fixture tens of seconds to write.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicIsize};
 use std::time::{Duration, Instant};
 
 use migrations::fixture::{V1Fixture, write_v1_store};
 use migrations::*;
 use storage_traits::kv::{Direction, KeyRange, KvRead, KvStore, KvWrite, TableSpec};
-use storage_traits::table::{Spent, V1_TABLES};
-use storage_traits::{Durability, Table};
+use storage_traits::table::{ACCUMULATOR_KEY, Spent, TxOutSetAccumulator, V1_TABLES};
+use storage_traits::{Durability, Table, TableRead};
 use store_redb::RedbStore;
 
 struct Run {
@@ -43,6 +50,11 @@ struct Run {
     spent_rows: usize,
     /// The raw sorted insert of this run's `spent` rows, measured right after it.
     raw: Duration,
+    /// Per stage, with `STRATA_BENCH_STAGE_MEM`: the bytes allocated when it started and
+    /// at most while it ran.
+    memory: BTreeMap<&'static str, (isize, isize)>,
+    /// Counted unspent outputs (the accumulator's count).
+    unspent: u64,
 }
 
 impl Run {
@@ -82,6 +94,69 @@ fn copy_fixture(from: &Path, to: &Path) {
     std::fs::File::open(to).unwrap().sync_all().unwrap();
 }
 
+/// The system allocator, counting the bytes allocated (and their peak) while `ON`.
+struct Counting;
+
+static ON: AtomicBool = AtomicBool::new(false);
+static ALLOCATED: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+impl Counting {
+    fn add(bytes: isize) {
+        if ON.load(Relaxed) {
+            let now = ALLOCATED.fetch_add(bytes, Relaxed) + bytes;
+            PEAK.fetch_max(now, Relaxed);
+        }
+    }
+
+    /// Starts a measurement: the peak is the current allocation from now on.
+    fn start() -> isize {
+        ON.store(true, Relaxed);
+        let now = ALLOCATED.load(Relaxed);
+        PEAK.store(now, Relaxed);
+        now
+    }
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; the counters only observe sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract, passed on.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            Counting::add(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract, passed on.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            Counting::add(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(ptr, layout) };
+        Counting::add(-(layout.size() as isize));
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller's contract, passed on.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            Counting::add(new_size as isize - layout.size() as isize);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
 /// Migrates a copy of the fixture in `fixture` (v1.1 → v1.2), then measures the raw
 /// baseline on the `spent` rows it produced.
 fn migrate(fixture: &Path, blocks: u32, rep: u32, batch: usize, workers: Option<usize>) -> Run {
@@ -89,11 +164,26 @@ fn migrate(fixture: &Path, blocks: u32, rep: u32, batch: usize, workers: Option<
     copy_fixture(fixture, dir.path());
     let store = RedbStore::open(dir.path(), V1_TABLES).unwrap();
     let mut stages = BTreeMap::new();
+    let mut memory = BTreeMap::new();
+    let measure_memory = std::env::var_os("STRATA_BENCH_STAGE_MEM").is_some();
     let started = Instant::now();
     {
         let mut cb = |p: &MigrationProgress| {
             if p.event == ProgressEvent::Finished {
                 stages.insert(p.stage.name(), p.elapsed);
+            }
+            if measure_memory {
+                match p.event {
+                    ProgressEvent::Started => {
+                        memory.insert(p.stage.name(), (Counting::start(), 0));
+                    }
+                    ProgressEvent::Finished => {
+                        if let Some(m) = memory.get_mut(p.stage.name()) {
+                            m.1 = PEAK.load(Relaxed);
+                        }
+                    }
+                    _ => {}
+                }
             }
         };
         let defaults = MigrationOptions::default();
@@ -108,6 +198,10 @@ fn migrate(fixture: &Path, blocks: u32, rep: u32, batch: usize, workers: Option<
     }
     let total = started.elapsed();
     let r = store.begin_read().unwrap();
+    let unspent = r
+        .get_row::<TxOutSetAccumulator>(&ACCUMULATOR_KEY)
+        .unwrap()
+        .map_or(0, |info| info.transaction_outputs);
     let spent_rows = r
         .range(Spent::NAME, KeyRange::all(), Direction::Forward)
         .unwrap()
@@ -126,6 +220,8 @@ fn migrate(fixture: &Path, blocks: u32, rep: u32, batch: usize, workers: Option<
         stages,
         spent_rows: spent_rows.len(),
         raw,
+        memory,
+        unspent,
     }
 }
 
@@ -248,6 +344,28 @@ fn main() {
                 run.spent_rows,
                 run.raw.as_secs_f64()
             );
+            if !run.memory.is_empty() {
+                let mib = |bytes: isize| bytes as f64 / 1048576.0;
+                let per_stage: Vec<String> = run
+                    .memory
+                    .iter()
+                    .map(|(stage, (start, peak))| format!("{stage} +{:.1}", mib(peak - start)))
+                    .collect();
+                println!(
+                    "        peak heap above each stage's start, MiB: {} | counted unspent outputs {}",
+                    per_stage.join(" | "),
+                    run.unspent
+                );
+                if let Some((start, peak)) = run.memory.get(Stage::Accumulator.name()) {
+                    println!(
+                        "STRATA-BENCH figure=migrate_stage_c_memory blocks={} rep={rep} peak_bytes={} unspent={} spent_rows={}",
+                        run.blocks,
+                        peak - start,
+                        run.unspent,
+                        run.spent_rows
+                    );
+                }
+            }
             runs.push(run);
         }
     }
