@@ -457,7 +457,8 @@ fn write_curve(file: &Path, heights: &[u32], secs: &[f64]) -> Result<()> {
 
 /// The raw RocksDB copy, opened read-write with the options the backend gives its own
 /// store (`store_lmdb_compat::RocksOptions::default()`: 64 MiB block cache charged with index
-/// and filter blocks, bloom filters, LZ4), so both sides read the same kind of files.
+/// and filter blocks, bloom filters in SST files and memtables, LZ4), so both sides read the
+/// same kind of files and pay the same memtable filter on every put.
 ///
 /// The lookup child opens it this way too, not read-only: a read-write open flushes the rows
 /// still in the write-ahead log into SST files, exactly as opening the Strata store does. A
@@ -477,6 +478,8 @@ fn open_raw_rocks(raw_dir: &Path) -> Result<rocksdb::DB> {
     opts.set_block_based_table_factory(&table);
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
     opts.set_bottommost_compression_type(rocksdb::DBCompressionType::Lz4);
+    opts.set_memtable_whole_key_filtering(true);
+    opts.set_memtable_prefix_bloom_ratio(0.02);
     let names: Vec<&str> = V1_TABLES.iter().map(|s| s.name).collect();
     Ok(rocksdb::DB::open_cf(&opts, raw_dir, &names)?)
 }
