@@ -1,7 +1,6 @@
 //! The write transaction: a redb write transaction with cached table handles.
 
 use std::cell::OnceCell;
-use std::cmp::Ordering;
 use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Instant;
@@ -313,112 +312,73 @@ impl KvWrite for RedbWriter<'_> {
     }
 }
 
-/// Sorted bulk insert through a redb write cursor: a run of inserts into one gap is buffered
-/// and spliced into the tree leaf by leaf, instead of one root-to-leaf descent and leaf
-/// rewrite per row. Rows already in the table are merged with: a key already present is
-/// overwritten, as [`KvWrite::put`] would.
+/// Sorted bulk insert. Rows past the table's last key (an append: rows keyed by height, or
+/// any empty table) go through a redb write cursor at the end of the table, which buffers
+/// them and builds the new leaves in one pass instead of one root-to-leaf descent and leaf
+/// rewrite per row. Rows among existing ones are put one by one, like [`KvWrite::put`]
+/// (a key already present is overwritten): a cursor only moves entry by entry and applies
+/// its buffered inserts at each move, so for random keys (txids, outpoints) into a table
+/// holding many it walked the whole table per batch and rewrote a leaf per row (a bulk
+/// sync's `spent` and `txid_location` inserts took 4× the time of plain puts at 100,000
+/// blocks).
 fn insert_sorted_plain(
     t: &mut Table<'static, Bytes, Bytes>,
     table: &'static str,
     rows: &mut dyn Iterator<Item = (&[u8], &[u8])>,
 ) -> Result<u64> {
+    let op = |e: redb::Error| backend_err("insert_sorted", Some(table), e);
     let Some((first_key, first_value)) = rows.next() else {
         return Ok(0);
     };
-    let op = |e: redb::Error| backend_err("insert_sorted", Some(table), e);
-    let mut cursor = t
-        .lower_bound_mut(Bound::Included(first_key))
-        .map_err(|e| op(e.into()))?;
-    let mut gap = Gap {
-        after: After::Unknown,
+    let last = t.last().map_err(|e| op(e.into()))?;
+    let appends = match &last {
+        None => true,
+        Some((k, _)) => k.value() < first_key,
     };
-    let mut n = 0u64;
-    let mut pending = Some((first_key, first_value));
-    let result = loop {
-        let Some((key, value)) = pending.take().or_else(|| rows.next()) else {
-            break Ok(());
-        };
-        // The cursor checks the order: see `Gap::place`.
-        match gap.place(&mut cursor, key, value) {
-            Ok(()) => n += 1,
-            Err(redb::Error::UnorderedKey) => {
-                let previous = match cursor.peek_prev() {
-                    Ok(Some((k, _))) => k.value().to_vec(),
-                    Ok(None) => Vec::new(),
-                    Err(e) => break Err(op(e.into())),
-                };
-                break Err(unsorted(table, key, &previous));
+    drop(last);
+    if !appends {
+        let mut previous: Option<&[u8]> = None;
+        let mut n = 0u64;
+        for (key, value) in std::iter::once((first_key, first_value)).chain(rows) {
+            if let Some(previous) = previous
+                && key <= previous
+            {
+                return Err(unsorted(table, key, previous));
             }
-            Err(e) => break Err(op(e)),
+            t.insert(key, value).map_err(|e| op(e.into()))?;
+            previous = Some(key);
+            n += 1;
         }
-    };
-    // Closing splices the buffered inserts: after an out-of-order key the rows before it stay
-    // written, exactly as with the trait's default implementation.
+        return Ok(n);
+    }
+    let mut cursor = t
+        .upper_bound_mut(Bound::<&[u8]>::Unbounded)
+        .map_err(|e| op(e.into()))?;
+    let mut n = 0u64;
+    let mut result = Ok(());
+    for (key, value) in std::iter::once((first_key, first_value)).chain(rows) {
+        // The cursor checks the order: `insert_before` refuses, changing nothing, a key not
+        // above the entry before the gap, which is the last key inserted.
+        match cursor.insert_before(key, value) {
+            Ok(()) => n += 1,
+            Err(redb::CursorError::UnorderedKey) => {
+                result = match cursor.peek_prev() {
+                    Ok(Some((k, _))) => Err(unsorted(table, key, k.value())),
+                    Ok(None) => Err(unsorted(table, key, &[])),
+                    Err(e) => Err(op(e.into())),
+                };
+                break;
+            }
+            Err(e) => {
+                result = Err(op(e.into()));
+                break;
+            }
+        }
+    }
+    // Closing splices the buffered inserts: after an out-of-order key the rows before it
+    // stay written, exactly as with the trait's default implementation.
     let closed = cursor.close().map_err(|e| op(e.into()));
     result?;
     closed?;
     Ok(n)
-}
-
-/// What the cursor's gap is known to have after it.
-enum After {
-    /// Not looked at since the cursor last moved.
-    Unknown,
-    /// Nothing: the gap is at the end of the table.
-    End,
-    /// An existing row with this key.
-    Key(Vec<u8>),
-}
-
-/// The cursor's gap during a sorted insert. Inserting before the gap does not change what
-/// follows it, so the entry after it is peeked once per cursor move, not once per row: an
-/// append into an empty table, or past the table's last key, peeks once in all.
-struct Gap {
-    after: After,
-}
-
-impl Gap {
-    /// Moves the gap to where `key` belongs (past smaller existing keys, removing an equal
-    /// one) and inserts the row there.
-    ///
-    /// The order check is the cursor's own: `insert_before` refuses, changing nothing, a key
-    /// not above the entry before the gap. The entry after the gap is always above the last
-    /// key inserted (it was above it when that key went in, and the gap only moves past keys
-    /// below the next one), so a key at or below the last one inserted never moves the gap,
-    /// and the entry before the gap is then that last key: `UnorderedKey` means exactly
-    /// "not strictly ascending", and `peek_prev` names the previous key.
-    fn place(
-        &mut self,
-        cursor: &mut redb::CursorMut<'_, Bytes, Bytes>,
-        key: &[u8],
-        value: &[u8],
-    ) -> std::result::Result<(), redb::Error> {
-        loop {
-            if let After::Unknown = self.after {
-                self.after = match cursor.peek_next()? {
-                    None => After::End,
-                    Some((k, _)) => After::Key(k.value().to_vec()),
-                };
-            }
-            let next = match &self.after {
-                After::End => break,
-                After::Key(next) => next.as_slice().cmp(key),
-                After::Unknown => continue,
-            };
-            match next {
-                Ordering::Greater => break,
-                Ordering::Less => {
-                    cursor.next()?;
-                    self.after = After::Unknown;
-                }
-                Ordering::Equal => {
-                    cursor.remove_next()?;
-                    self.after = After::Unknown;
-                    break;
-                }
-            }
-        }
-        cursor.insert_before(key, value)?;
-        Ok(())
-    }
 }

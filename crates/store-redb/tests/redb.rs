@@ -257,6 +257,64 @@ fn insert_sorted_names_the_previous_key_among_existing_rows() {
     assert_eq!(keys, vec![0, 5, 7, 10, 12, 15, 20, 21, 25]);
 }
 
+/// New keys among many existing rows, from adjacent to thousands of rows apart, some equal
+/// to existing keys, then past the end: the result is that of plain puts, and the order is
+/// still checked.
+#[test]
+fn insert_sorted_among_many_existing_rows_equals_puts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path(), TABLES).unwrap();
+    let mut model = std::collections::BTreeMap::new();
+    let mut w = store.begin_write().unwrap();
+    for i in (0..20_000u32).step_by(2) {
+        w.put(PLAIN, &be(i), b"old").unwrap();
+        model.insert(be(i), b"old".to_vec());
+    }
+    w.commit(Durability::Synced).unwrap();
+
+    // Gaps of 1 to 4,000 keys, odd (between existing rows) and even (overwriting one),
+    // then past the end.
+    let mut new = Vec::new();
+    let mut key = 1u32;
+    for gap in [
+        1u32, 2, 3, 30, 31, 32, 33, 34, 35, 36, 4_000, 1, 2, 64, 65, 3_001, 7,
+    ] {
+        new.push((be(key), be(key ^ 0xffff)));
+        key += gap;
+    }
+    new.push((be(25_000), b"end".to_vec()));
+    let mut w = store.begin_write().unwrap();
+    let n = w
+        .insert_sorted(
+            PLAIN,
+            &mut new.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+        )
+        .unwrap();
+    assert_eq!(n, new.len() as u64);
+    model.extend(new);
+    assert_eq!(w.len(PLAIN).unwrap(), model.len() as u64);
+    w.commit(Durability::Synced).unwrap();
+    let r = store.begin_read().unwrap();
+    assert_eq!(
+        rows(r.range(PLAIN, KeyRange::all(), Direction::Forward).unwrap()),
+        model.into_iter().collect::<Vec<_>>()
+    );
+
+    // The order is checked against the last key inserted, among existing rows too.
+    let mut w = store.begin_write().unwrap();
+    let bad = [(be(101), b"a"), (be(9_001), b"b"), (be(9_000), b"c")];
+    match w
+        .insert_sorted(PLAIN, &mut bad.iter().map(|(k, v)| (k.as_slice(), &v[..])))
+        .unwrap_err()
+    {
+        Error::UnsortedInsert { key, previous, .. } => {
+            assert_eq!(key, format!("{:08x}", 9_000));
+            assert_eq!(previous, format!("{:08x}", 9_001));
+        }
+        other => panic!("expected UnsortedInsert, got {other:?}"),
+    }
+}
+
 #[test]
 fn write_transaction_ranges_over_its_own_writes() {
     let dir = tempfile::tempdir().unwrap();
