@@ -71,6 +71,13 @@ pub struct Config {
     /// is staged (the staged batch, the committing one and the backend's copy of it
     /// together stay within the budget).
     pub sync_write_batch_bytes: usize,
+    /// The most blocks a bulk sync reads ahead (default 4,096) to read the outputs their
+    /// inputs spend together, each `transparent` row once for all of them. The read-ahead
+    /// is also bounded by 50,000 inputs and 250,000 decoded items (transactions, inputs,
+    /// outputs, shielded spends, outputs and actions), whichever comes first. On a store
+    /// read error the blocks taken from the caller's iterator but not committed are
+    /// dropped, as on any error (the caller resumes from the tip).
+    pub sync_read_ahead_blocks: usize,
     /// Read-back validation at open.
     pub open_validation: OpenValidation,
     /// Open a store whose recorded schema hash differs from this build's at the same
@@ -88,6 +95,7 @@ impl Config {
             start_height: Height(0),
             capabilities: Capability::LATEST,
             sync_write_batch_bytes: 256 << 20,
+            sync_read_ahead_blocks: 4096,
             open_validation: OpenValidation::Full,
             allow_schema_mismatch: false,
         }

@@ -170,17 +170,18 @@ struct PrevOut {
 /// transaction has no such output).
 type OutputsByOutpoint = HashMap<Outpoint, (TxLocation, Option<TxOutCompact>)>;
 
-/// The most blocks a bulk sync reads ahead to group their inputs' row reads. The more
-/// inputs a window holds, the fewer times each row they spend from is read: after a spam
-/// band, ordinary blocks' inputs spend from every one of ~100 spam rows of 2 MB, each read
-/// once per window (with 256 blocks a window, those reads were a quarter of RocksDB's
-/// staging).
-const WINDOW_BLOCKS: usize = 4096;
+// The most blocks a bulk sync reads ahead to group their inputs' row reads is
+// `Config::sync_read_ahead_blocks` (default 4,096). The more inputs a window holds, the
+// fewer times each row they spend from is read: after a spam band, ordinary blocks' inputs
+// spend from every one of ~100 spam rows of 2 MB, each read once per window (with 256
+// blocks a window, those reads were a quarter of RocksDB's staging).
+
 /// The most inputs in a window: the outputs found for them are held for the window.
 const WINDOW_INPUTS: usize = 50_000;
 /// The most decoded items (transactions, transparent inputs and outputs, shielded spends,
 /// outputs and actions; each tens to a few hundred bytes) the window's blocks may hold, so
 /// that its memory stays a small fixed part of the base whatever the blocks look like.
+/// (The block that crosses a bound is still taken, so a window may hold one block more.)
 const WINDOW_ITEMS: usize = 250_000;
 
 /// The decoded items of `block`, for [`WINDOW_ITEMS`].
@@ -974,7 +975,9 @@ impl<B: Backend> FinalisedState<B> {
         loop {
             if ahead.is_empty() {
                 let (mut inputs, mut items) = (0, 0);
-                while ahead.len() < WINDOW_BLOCKS && inputs < WINDOW_INPUTS && items < WINDOW_ITEMS
+                while ahead.len() < self.config.sync_read_ahead_blocks.max(1)
+                    && inputs < WINDOW_INPUTS
+                    && items < WINDOW_ITEMS
                 {
                     let Some(block) = blocks.next() else { break };
                     inputs += block
@@ -989,6 +992,7 @@ impl<B: Backend> FinalisedState<B> {
                 if ahead.is_empty() {
                     break;
                 }
+                window.clear();
                 window = read_window_outputs(rows, &committed, &ahead)?;
             }
             let Some(block) = ahead.pop_front() else {

@@ -297,6 +297,17 @@ fn bulk_sync_equals_single_writes<B: Backend>() {
         .unwrap();
     assert!(batches > 4, "only {batches} batches");
     assert_same_tables(&single, &bulk);
+    // Read-ahead windows of 3 blocks: each window's outputs are read from a snapshot taken
+    // after earlier batches committed, some spent outputs are in the committing batch.
+    let d3 = tempfile::tempdir().unwrap();
+    let mut c = config(d3.path());
+    c.sync_write_batch_bytes = 64 << 10;
+    c.sync_read_ahead_blocks = 3;
+    let windowed = FinalisedState::<B>::open(c).unwrap();
+    windowed
+        .write_blocks(blocks.iter().cloned(), |_| ())
+        .unwrap();
+    assert_same_tables(&single, &windowed);
     let status = bulk.accumulator_status().unwrap();
     assert!(status.freshness.is_fresh());
     assert_eq!(status.built_height, Some(Height(149)));

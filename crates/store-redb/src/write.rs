@@ -312,11 +312,11 @@ impl KvWrite for RedbWriter<'_> {
     }
 }
 
-/// Sorted bulk insert. Rows past the table's last key (an append: rows keyed by height, or
-/// any empty table) go through a redb write cursor at the end of the table, which buffers
-/// them and builds the new leaves in one pass instead of one root-to-leaf descent and leaf
-/// rewrite per row. Rows among existing ones are put one by one, like [`KvWrite::put`]
-/// (a key already present is overwritten): a cursor only moves entry by entry and applies
+/// Sorted bulk insert. When the first row is past the table's last key (an append: rows
+/// keyed by height, or any empty table), the rows go through a redb write cursor at the end
+/// of the table, which buffers them and builds the new leaves in one pass instead of one
+/// root-to-leaf descent and leaf rewrite per row. Otherwise every row of the call is put
+/// one by one, like [`KvWrite::put`] (a key already present is overwritten): a cursor only moves entry by entry and applies
 /// its buffered inserts at each move, so for random keys (txids, outpoints) into a table
 /// holding many it walked the whole table per batch and rewrote a leaf per row (a bulk
 /// sync's `spent` and `txid_location` inserts took 4× the time of plain puts at 100,000

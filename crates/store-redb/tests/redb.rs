@@ -258,7 +258,8 @@ fn insert_sorted_names_the_previous_key_among_existing_rows() {
 }
 
 /// New keys among many existing rows, from adjacent to thousands of rows apart, some equal
-/// to existing keys, then past the end: the result is that of plain puts, and the order is
+/// to existing keys, then past the end; a batch wholly past the end (the cursor's append);
+/// a batch starting at the last key: each result is that of plain puts, and the order is
 /// still checked.
 #[test]
 fn insert_sorted_among_many_existing_rows_equals_puts() {
@@ -294,6 +295,41 @@ fn insert_sorted_among_many_existing_rows_equals_puts() {
     model.extend(new);
     assert_eq!(w.len(PLAIN).unwrap(), model.len() as u64);
     w.commit(Durability::Synced).unwrap();
+    let r = store.begin_read().unwrap();
+    assert_eq!(
+        rows(r.range(PLAIN, KeyRange::all(), Direction::Forward).unwrap()),
+        model.into_iter().collect::<Vec<_>>()
+    );
+
+    // Wholly past the last key (the cursor's append, over many leaves), then a call whose
+    // first key equals the table's last key (overwritten, not an order error).
+    let mut w = store.begin_write().unwrap();
+    let tail: Vec<(Vec<u8>, Vec<u8>)> = (25_001..40_000u32).map(|i| (be(i), be(i))).collect();
+    let n = w
+        .insert_sorted(
+            PLAIN,
+            &mut tail.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+        )
+        .unwrap();
+    assert_eq!(n, tail.len() as u64);
+    let again = [
+        (be(39_999), b"last".to_vec()),
+        (be(40_000), b"next".to_vec()),
+    ];
+    let n = w
+        .insert_sorted(
+            PLAIN,
+            &mut again.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+        )
+        .unwrap();
+    assert_eq!(n, 2);
+    w.commit(Durability::Synced).unwrap();
+    let mut model: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
+        rows(r.range(PLAIN, KeyRange::all(), Direction::Forward).unwrap())
+            .into_iter()
+            .collect();
+    model.extend(tail);
+    model.extend(again);
     let r = store.begin_read().unwrap();
     assert_eq!(
         rows(r.range(PLAIN, KeyRange::all(), Direction::Forward).unwrap()),
