@@ -184,22 +184,24 @@ const WINDOW_INPUTS: usize = 50_000;
 /// (The block that crosses a bound is still taken, so a window may hold one block more.)
 const WINDOW_ITEMS: usize = 250_000;
 
-/// The decoded items of `block`, for [`WINDOW_ITEMS`].
-fn window_items(block: &IndexedBlock) -> usize {
+/// The transparent inputs of `block` (for [`WINDOW_INPUTS`]) and its decoded items (for
+/// [`WINDOW_ITEMS`]).
+fn window_counts(block: &IndexedBlock) -> (usize, usize) {
     block
         .transactions
         .iter()
-        .map(|tx| {
-            1 + tx
+        .fold((0, 0), |(inputs, items), tx| {
+            let (vin, vout) = tx
                 .transparent
                 .as_ref()
-                .map_or(0, |t| t.vin.len() + t.vout.len())
-                + tx.sapling
-                    .as_ref()
-                    .map_or(0, |s| s.spends.len() + s.outputs.len())
-                + tx.orchard.as_ref().map_or(0, |o| o.actions.len())
+                .map_or((0, 0), |t| (t.vin.len(), t.vout.len()));
+            let shielded = tx
+                .sapling
+                .as_ref()
+                .map_or(0, |s| s.spends.len() + s.outputs.len())
+                + tx.orchard.as_ref().map_or(0, |o| o.actions.len());
+            (inputs + vin, items + 1 + vin + vout + shielded)
         })
-        .sum()
 }
 
 /// Reads the outputs `wanted` names (each with its creating location) row by row in height
@@ -980,13 +982,9 @@ impl<B: Backend> FinalisedState<B> {
                     && items < WINDOW_ITEMS
                 {
                     let Some(block) = blocks.next() else { break };
-                    inputs += block
-                        .transactions
-                        .iter()
-                        .filter_map(|t| t.transparent.as_ref())
-                        .map(|t| t.vin.len())
-                        .sum::<usize>();
-                    items += window_items(&block);
+                    let (block_inputs, block_items) = window_counts(&block);
+                    inputs += block_inputs;
+                    items += block_items;
                     ahead.push_back(block);
                 }
                 if ahead.is_empty() {

@@ -25,6 +25,24 @@ fn rows(iter: storage_traits::kv::KvIter<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
     iter.collect::<Result<Vec<_>>>().unwrap()
 }
 
+/// `insert_sorted` of owned rows into `table`.
+fn insert_sorted_rows(
+    w: &mut impl KvWrite,
+    table: &str,
+    rows: &[(Vec<u8>, Vec<u8>)],
+) -> Result<u64> {
+    w.insert_sorted(
+        table,
+        &mut rows.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+    )
+}
+
+/// Every row of `PLAIN` in a new snapshot.
+fn plain_rows(store: &RedbStore) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let r = store.begin_read().unwrap();
+    rows(r.range(PLAIN, KeyRange::all(), Direction::Forward).unwrap())
+}
+
 /// Runs `test_name` of this binary as a child process working in `dir`; returns it with its
 /// stdout piped. (libtest may print "test <name> ... " on the line of the child's first
 /// report, so reports are matched by suffix.)
@@ -153,12 +171,7 @@ fn insert_sorted_merges_with_existing_rows() {
     // New: every key 10..=50, value "new": interleaves, overwrites, then appends.
     let new: Vec<(Vec<u8>, Vec<u8>)> = (10..=50u32).map(|i| (be(i), b"new".to_vec())).collect();
     let mut w = store.begin_write().unwrap();
-    let n = w
-        .insert_sorted(
-            PLAIN,
-            &mut new.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
-        )
-        .unwrap();
+    let n = insert_sorted_rows(&mut w, PLAIN, &new).unwrap();
     assert_eq!(n, 41);
     // The transaction reads its own bulk insert.
     assert_eq!(w.len(PLAIN).unwrap(), 5 + 41);
@@ -285,56 +298,35 @@ fn insert_sorted_among_many_existing_rows_equals_puts() {
     }
     new.push((be(25_000), b"end".to_vec()));
     let mut w = store.begin_write().unwrap();
-    let n = w
-        .insert_sorted(
-            PLAIN,
-            &mut new.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
-        )
-        .unwrap();
+    let n = insert_sorted_rows(&mut w, PLAIN, &new).unwrap();
     assert_eq!(n, new.len() as u64);
     model.extend(new);
     assert_eq!(w.len(PLAIN).unwrap(), model.len() as u64);
     w.commit(Durability::Synced).unwrap();
-    let r = store.begin_read().unwrap();
-    assert_eq!(
-        rows(r.range(PLAIN, KeyRange::all(), Direction::Forward).unwrap()),
-        model.into_iter().collect::<Vec<_>>()
-    );
+    let expected = |model: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>| {
+        model
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(plain_rows(&store), expected(&model));
 
     // Wholly past the last key (the cursor's append, over many leaves), then a call whose
     // first key equals the table's last key (overwritten, not an order error).
     let mut w = store.begin_write().unwrap();
     let tail: Vec<(Vec<u8>, Vec<u8>)> = (25_001..40_000u32).map(|i| (be(i), be(i))).collect();
-    let n = w
-        .insert_sorted(
-            PLAIN,
-            &mut tail.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
-        )
-        .unwrap();
+    let n = insert_sorted_rows(&mut w, PLAIN, &tail).unwrap();
     assert_eq!(n, tail.len() as u64);
-    let again = [
+    let again = vec![
         (be(39_999), b"last".to_vec()),
         (be(40_000), b"next".to_vec()),
     ];
-    let n = w
-        .insert_sorted(
-            PLAIN,
-            &mut again.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
-        )
-        .unwrap();
+    let n = insert_sorted_rows(&mut w, PLAIN, &again).unwrap();
     assert_eq!(n, 2);
     w.commit(Durability::Synced).unwrap();
-    let mut model: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
-        rows(r.range(PLAIN, KeyRange::all(), Direction::Forward).unwrap())
-            .into_iter()
-            .collect();
     model.extend(tail);
     model.extend(again);
-    let r = store.begin_read().unwrap();
-    assert_eq!(
-        rows(r.range(PLAIN, KeyRange::all(), Direction::Forward).unwrap()),
-        model.into_iter().collect::<Vec<_>>()
-    );
+    assert_eq!(plain_rows(&store), expected(&model));
 
     // The order is checked against the last key inserted, among existing rows too.
     let mut w = store.begin_write().unwrap();
