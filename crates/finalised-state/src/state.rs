@@ -4,7 +4,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use accumulator::{Accumulator, Freshness};
+use accumulator::Freshness;
 use storage_traits::capability::*;
 use storage_traits::kv::{Direction, KeyRange, KvRead, KvWrite};
 use storage_traits::model::*;
@@ -271,7 +271,9 @@ impl<B: Backend> FinalisedState<B> {
     }
 
     /// Rebuilds the accumulator in bulk from the `transparent` and `spent` tables and
-    /// commits it with the tip as its watermark. Never trusts the stored one.
+    /// commits it with the tip as its watermark. Never trusts the stored one. Holds about
+    /// `sync_write_batch_bytes` of outpoints at a time, whatever the chain's size
+    /// ([`migrations::commitment_from_tables`]).
     pub fn rebuild_accumulator(&self) -> Result<()> {
         self.require(Capability::WRITE_CORE)?;
         let _guard = lock(&self.write_lock);
@@ -280,7 +282,8 @@ impl<B: Backend> FinalisedState<B> {
         };
         let started = std::time::Instant::now();
         let mut w = self.store.begin_write()?;
-        let acc = rebuild_from_tables(&w)?;
+        // The helper lives in the lower crate, which the v1.1 -> v1.2 migration also uses.
+        let acc = migrations::rebuild_from_tables(&w, self.config.sync_write_batch_bytes)?;
         w.put_row::<TxOutSetAccumulator>(&ACCUMULATOR_KEY, acc.info())?;
         w.put_row::<MetadataHeights>(&ACCUMULATOR_BUILT_HEIGHT_KEY, tip)?;
         w.commit(Durability::Synced)?;
@@ -337,15 +340,6 @@ impl<B: Backend> FinalisedState<B> {
         }
         self.validate_on_demand(height)
     }
-}
-
-/// The accumulator rebuilt from the `transparent` and `spent` tables visible to `r`.
-///
-/// Outputs are fed transaction by transaction in height order, each transaction's counted
-/// unspent outputs adjacent with ascending indexes, as the rebuild's input contract asks.
-pub(crate) fn rebuild_from_tables(r: &impl KvRead) -> Result<Accumulator> {
-    // The helper lives in the lower crate, which the v1.1 -> v1.2 migration also uses.
-    migrations::rebuild_from_tables(r)
 }
 
 /// Small helpers shared by reads, writes and validation.

@@ -9,7 +9,7 @@ use storage_traits::table::*;
 use storage_traits::{Capability, Error, Result, TableKey};
 
 use crate::backend::Backend;
-use crate::state::{FinalisedState, accumulator_error};
+use crate::state::FinalisedState;
 
 /// The txout set as the tables say it is, beside the stored summary, from one snapshot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +37,8 @@ impl<B: Backend> FinalisedState<B> {
     /// Recomputes the txout-set summary (and, with the `muhash` feature, its MuHash3072)
     /// from the `transparent` and `spent` tables in one snapshot, beside the stored one.
     /// Never trusts the stored accumulator. `progress` gets a height every 1,000 heights.
-    /// Memory: the spent set plus the unspent outputs.
+    /// Memory: about `sync_write_batch_bytes` of outpoints at a time
+    /// ([`migrations::commitment_from_tables`]).
     pub fn recompute_txout_set(
         &self,
         progress: &mut dyn FnMut(Height),
@@ -55,20 +56,19 @@ impl<B: Backend> FinalisedState<B> {
             .get_row::<TxOutSetAccumulator>(&ACCUMULATOR_KEY)?
             .unwrap_or_default();
         let stored_built_height = r.get_row::<MetadataHeights>(&ACCUMULATOR_BUILT_HEIGHT_KEY)?;
-        let outputs = migrations::unspent_outputs_from_tables(&r, 1_000, progress)?;
-        drop(r);
+        let memory = self.config.sync_write_batch_bytes;
         #[cfg(feature = "muhash")]
         let (info, muhash) = {
             let (acc, mh): (Accumulator, accumulator::TxOutSetMuHash) =
-                accumulator::rebuild_from_slice(&outputs).map_err(accumulator_error)?;
+                migrations::commitment_from_tables(&r, memory, 1_000, progress)?;
             (acc.info(), Some(mh.finalize()))
         };
         #[cfg(not(feature = "muhash"))]
         let (info, muhash) = {
-            let acc: Accumulator =
-                accumulator::rebuild_from_slice(&outputs).map_err(accumulator_error)?;
+            let acc: Accumulator = migrations::commitment_from_tables(&r, memory, 1_000, progress)?;
             (acc.info(), None)
         };
+        drop(r);
         Ok(RecomputedTxOutSet {
             tip,
             info,

@@ -308,6 +308,14 @@ fn bulk_sync_equals_single_writes<B: Backend>() {
         .write_blocks(blocks.iter().cloned(), |_| ())
         .unwrap();
     assert_same_tables(&single, &windowed);
+    // A 2 KiB budget: a batch per block, and the accumulator rebuilt at the end in tens of
+    // passes (a txid range of the spent outpoints each) hashing a few outputs at a time.
+    let d4 = tempfile::tempdir().unwrap();
+    let mut c = config(d4.path());
+    c.sync_write_batch_bytes = 2 << 10;
+    let small = FinalisedState::<B>::open(c).unwrap();
+    small.write_blocks(blocks.iter().cloned(), |_| ()).unwrap();
+    assert_same_tables(&single, &small);
     let status = bulk.accumulator_status().unwrap();
     assert!(status.freshness.is_fresh());
     assert_eq!(status.built_height, Some(Height(149)));

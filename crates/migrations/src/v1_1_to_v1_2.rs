@@ -619,10 +619,11 @@ fn run_accumulator_stage<S: KvStore>(
         started,
     );
     let every = ctx.options.progress_every_heights;
+    let memory = ctx.options.write_batch_bytes;
     let mut w = store.begin_write()?;
     match tip {
         Some(tip) => {
-            let acc = rebuild_from_tables_with_progress(&w, every, &mut |h| {
+            let acc = rebuild_from_tables_with_progress(&w, memory, every, &mut |h| {
                 report(
                     ctx,
                     Stage::Accumulator,

@@ -160,6 +160,18 @@ fn v1_1_to_v1_2_builds_every_index_and_cleans_up() {
             .unwrap(),
         Some(Height(149))
     );
+    // The rebuild's result does not depend on its memory: from one pass over every spent
+    // outpoint down to hundreds of passes (a txid range each) that hash a few outputs at a
+    // time; the step itself ran with 4 KiB (tens of passes).
+    let spent_bytes = inputs as usize * 36;
+    assert!(spent_bytes > 32 << 10, "{inputs} inputs");
+    for memory in [200, 4 << 10, spent_bytes, 2 * spent_bytes + 2, 1 << 30] {
+        assert_eq!(
+            rebuild_from_tables(&r, memory).unwrap(),
+            expected,
+            "{memory} bytes"
+        );
+    }
     // Every stage reported its start and finish; the batched stages reported batches.
     for stage in [Stage::TxidLocation, Stage::Spent, Stage::Accumulator] {
         for event in [ProgressEvent::Started, ProgressEvent::Finished] {
