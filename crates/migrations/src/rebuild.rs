@@ -55,6 +55,11 @@ fn prefix_of(key: &[u8]) -> usize {
     usize::from(u16::from_be_bytes([key[0], key[1]]))
 }
 
+/// The most unspent outputs waiting to be hashed (4.5 MiB): enough chunks of the parallel
+/// rebuild for every thread, and no more, since memory the buffer takes is memory the
+/// spent outpoints cannot have.
+const BUFFER_OUTPUTS: usize = 1 << 16;
+
 /// Txid prefixes (top 16 bits) there are.
 const PREFIXES: usize = 1 << 16;
 
@@ -126,11 +131,11 @@ impl SpentRuns {
 /// stored accumulator.
 ///
 /// Memory is bounded by `memory_bytes`, not by the chain: half of it holds spent
-/// outpoints (36 bytes each), half the unspent outputs waiting to be hashed. When the
-/// `spent` table does not fit its half, the work is split by the top bits of the txid into
-/// passes that each hold one range of spent outpoints — a contiguous range of the `spent`
-/// table — and walk `transparent` and `txids` in height order for the outputs of that
-/// range. Each pass is sequential reads only; the cost of a membership test does not grow
+/// outpoints (36 bytes each), and up to [`BUFFER_OUTPUTS`] unspent outputs (no more than
+/// the other half) wait to be hashed. When the `spent` table does not fit its half, the
+/// work is split by the top bits of the txid into passes that each hold one range of spent
+/// outpoints — a contiguous range of the `spent` table — and walk `transparent` and
+/// `txids` in height order for the outputs of that range. Each pass is sequential reads only; the cost of a membership test does not grow
 /// with the table. Outputs are fed to the commitment transaction by transaction (one
 /// transaction's outputs adjacent with ascending indexes, as its rebuild input contract
 /// asks), hashed in parallel on the current rayon pool.
@@ -145,10 +150,10 @@ pub fn commitment_from_tables<C: SetCommitment>(
     let spent_rows = usize::try_from(r.len(Spent::NAME)?).unwrap_or(usize::MAX);
     let spent_bytes = spent_rows.saturating_mul(size_of::<OutpointBytes>());
     let passes = spent_bytes.div_ceil(half).clamp(1, PREFIXES);
-    let buffer_outputs = (half / size_of::<UnspentOutput>()).max(1);
+    let buffer_outputs = (half / size_of::<UnspentOutput>()).clamp(1, BUFFER_OUTPUTS);
     tracing::debug!(spent_rows, passes, buffer_outputs, "txout set from tables");
     let mut commitment = C::empty();
-    let mut unspent: Vec<UnspentOutput> = Vec::new();
+    let mut unspent: Vec<UnspentOutput> = Vec::with_capacity(buffer_outputs);
     for pass in 0..passes {
         let prefixes = pass * PREFIXES / passes..(pass + 1) * PREFIXES / passes;
         // Txids are hash outputs: a pass holds about its share of the rows (an eighth more
