@@ -36,9 +36,9 @@ impl RecomputedTxOutSet {
 impl<B: Backend> FinalisedState<B> {
     /// Recomputes the txout-set summary (and, with the `muhash` feature, its MuHash3072)
     /// from the `transparent` and `spent` tables in one snapshot, beside the stored one.
-    /// Never trusts the stored accumulator. `progress` gets a height every 1,000 heights.
-    /// Memory: about `sync_write_batch_bytes` of outpoints at a time
-    /// ([`migrations::commitment_from_tables`]).
+    /// Never trusts the stored accumulator. `progress` gets a height every 1,000 heights of
+    /// each pass (one pass unless `spent` outgrows half of `sync_write_batch_bytes`: memory
+    /// is bounded by the budget, see [`migrations::commitment_from_tables`]).
     pub fn recompute_txout_set(
         &self,
         progress: &mut dyn FnMut(Height),

@@ -49,46 +49,46 @@ fn outpoint_bytes(op: &Outpoint) -> OutpointBytes {
     key
 }
 
-/// The top 16 bits of a txid: what splits the work into passes and indexes the spent
-/// outpoints of a pass.
-fn prefix_of(key: &[u8]) -> usize {
-    usize::from(u16::from_be_bytes([key[0], key[1]]))
+/// The top 32 bits of a txid (or of an outpoint's bytes): what splits the work into passes
+/// and indexes the spent outpoints of a pass.
+fn prefix_of(key: &[u8]) -> u64 {
+    u64::from(u32::from_be_bytes([key[0], key[1], key[2], key[3]]))
 }
+
+/// One past the largest [`prefix_of`].
+const PREFIX_END: u64 = 1 << 32;
 
 /// The most unspent outputs waiting to be hashed (4.5 MiB): enough chunks of the parallel
 /// rebuild for every thread, and no more, since memory the buffer takes is memory the
 /// spent outpoints cannot have.
 const BUFFER_OUTPUTS: usize = 1 << 16;
 
-/// Txid prefixes (top 16 bits) there are.
-const PREFIXES: usize = 1 << 16;
+/// Bytes a spent outpoint takes while held: its 36 bytes and at most its share of the
+/// index (a 4-byte bucket start per one or two outpoints).
+const SPENT_ENTRY_BYTES: usize = 40;
 
-/// The spent outpoints whose txid prefix lies in `prefixes`, sorted, with where each
-/// prefix's run starts: a membership test is a binary search in one run (tens to hundreds
-/// of outpoints of a txid-uniform chain), so it touches a few cache lines, not a tree.
+/// The spent outpoints whose txid prefix lies in `prefixes`, sorted, with an index of
+/// buckets of about two outpoints each (by txid prefix): a membership test reads one
+/// index entry and a few adjacent outpoints, a cache miss or two, however large the pass.
 struct SpentRuns {
-    prefixes: std::ops::Range<usize>,
+    prefixes: std::ops::Range<u64>,
     /// Sorted, as the `spent` table is.
     outpoints: Vec<OutpointBytes>,
-    /// `starts[p - prefixes.start]..starts[p - prefixes.start + 1]` is prefix `p`'s run.
+    /// A bucket is the prefixes `prefixes.start + (b << shift)` up to the next bucket's.
+    shift: u32,
+    /// `starts[b]..starts[b + 1]` is bucket `b`'s run of `outpoints`.
     starts: Vec<u32>,
 }
 
 impl SpentRuns {
     /// Reads the `spent` rows of `prefixes` (each row's checksum verified).
-    fn read(
-        r: &impl KvRead,
-        prefixes: std::ops::Range<usize>,
-        capacity: usize,
-    ) -> Result<SpentRuns> {
+    fn read(r: &impl KvRead, prefixes: std::ops::Range<u64>, capacity: usize) -> Result<SpentRuns> {
         // A key is the 0x01 version tag, the txid and the index: the rows of a prefix
         // range are one key range.
-        let bound = |prefix: usize| -> Vec<u8> {
-            if prefix == PREFIXES {
-                vec![0x02]
-            } else {
-                let [hi, lo] = (prefix as u16).to_be_bytes();
-                vec![0x01, hi, lo]
+        let bound = |prefix: u64| -> Vec<u8> {
+            match u32::try_from(prefix) {
+                Ok(p) => [&[0x01][..], &p.to_be_bytes()].concat(),
+                Err(_) => vec![0x02],
             }
         };
         let range = KeyRange::half_open(bound(prefixes.start), bound(prefixes.end));
@@ -101,11 +101,18 @@ impl SpentRuns {
         // A forward range is in key order (every backend's contract, checked by the
         // conformance suite): the runs rely on it.
         debug_assert!(outpoints.windows(2).all(|w| w[0] < w[1]));
-        let mut starts = Vec::with_capacity(prefixes.len() + 1);
+        let width = prefixes.end - prefixes.start;
+        let wanted_buckets = (outpoints.len() as u64 / 2).max(1);
+        let shift = (width / wanted_buckets).max(1).ilog2();
+        let buckets = usize::try_from(((width - 1) >> shift) + 1).unwrap_or(usize::MAX);
+        let mut starts = Vec::with_capacity(buckets + 1);
         let mut at = 0usize;
-        for prefix in prefixes.clone() {
+        for b in 0..buckets {
             starts.push(at as u32);
-            at += outpoints[at..].partition_point(|k| prefix_of(k) == prefix);
+            let bucket_end = prefixes.start + ((b as u64 + 1) << shift);
+            while at < outpoints.len() && prefix_of(&outpoints[at]) < bucket_end {
+                at += 1;
+            }
         }
         starts.push(at as u32);
         // The key range holds only keys of these prefixes.
@@ -113,14 +120,15 @@ impl SpentRuns {
         Ok(SpentRuns {
             prefixes,
             outpoints,
+            shift,
             starts,
         })
     }
 
     /// Whether `key` (of a prefix this holds) is spent.
     fn contains(&self, key: &OutpointBytes) -> bool {
-        let i = prefix_of(key) - self.prefixes.start;
-        let run = &self.outpoints[self.starts[i] as usize..self.starts[i + 1] as usize];
+        let b = ((prefix_of(key) - self.prefixes.start) >> self.shift) as usize;
+        let run = &self.outpoints[self.starts[b] as usize..self.starts[b + 1] as usize];
         run.binary_search(key).is_ok()
     }
 }
@@ -148,17 +156,18 @@ pub fn commitment_from_tables<C: SetCommitment>(
     let every = every.max(1);
     let half = (memory_bytes / 2).max(1);
     let spent_rows = usize::try_from(r.len(Spent::NAME)?).unwrap_or(usize::MAX);
-    let spent_bytes = spent_rows.saturating_mul(size_of::<OutpointBytes>());
-    let passes = spent_bytes.div_ceil(half).clamp(1, PREFIXES);
+    let spent_bytes = spent_rows.saturating_mul(SPENT_ENTRY_BYTES);
+    let passes = spent_bytes.div_ceil(half).clamp(1, 1 << 16);
     let buffer_outputs = (half / size_of::<UnspentOutput>()).clamp(1, BUFFER_OUTPUTS);
     tracing::debug!(spent_rows, passes, buffer_outputs, "txout set from tables");
     let mut commitment = C::empty();
     let mut unspent: Vec<UnspentOutput> = Vec::with_capacity(buffer_outputs);
     for pass in 0..passes {
-        let prefixes = pass * PREFIXES / passes..(pass + 1) * PREFIXES / passes;
+        let (pass, passes) = (pass as u64, passes as u64);
+        let prefixes = pass * PREFIX_END / passes..(pass + 1) * PREFIX_END / passes;
         // Txids are hash outputs: a pass holds about its share of the rows (an eighth more
         // room before the vector grows).
-        let expected = spent_rows / passes;
+        let expected = spent_rows / passes as usize;
         let spent = SpentRuns::read(r, prefixes.clone(), expected + expected / 8 + 16)?;
         let mut txids_rows = r.rows::<Txids>(KeyRange::all(), Direction::Forward)?;
         for (n, row) in r
