@@ -69,7 +69,9 @@ pub struct Config {
     /// quarter on RocksDB: `Backend::SYNC_BATCH_SHARE`), then written in one transaction
     /// with the random-keyed indices in key order, on a second thread while the next batch
     /// is staged (the staged batch, the committing one and the backend's copy of it
-    /// together stay within the budget).
+    /// together stay within the budget). The accumulator rebuild after the sync (and
+    /// `recompute_txout_set`) holds about half of it in spent outpoints: a budget far below
+    /// the `spent` table's size makes it walk `transparent` once per pass.
     pub sync_write_batch_bytes: usize,
     /// The most blocks a bulk sync reads ahead (default 4,096) to read the outputs their
     /// inputs spend together, each `transparent` row once for all of them. The read-ahead

@@ -271,8 +271,8 @@ impl<B: Backend> FinalisedState<B> {
     }
 
     /// Rebuilds the accumulator in bulk from the `transparent` and `spent` tables and
-    /// commits it with the tip as its watermark. Never trusts the stored one. Holds about
-    /// `sync_write_batch_bytes` of outpoints at a time, whatever the chain's size
+    /// commits it with the tip as its watermark. Never trusts the stored one. Holds about half
+    /// of `sync_write_batch_bytes` in spent outpoints at a time, whatever the chain's size
     /// ([`migrations::commitment_from_tables`]).
     pub fn rebuild_accumulator(&self) -> Result<()> {
         self.require(Capability::WRITE_CORE)?;
@@ -356,14 +356,9 @@ impl Self_ {
     }
 }
 
-pub(crate) fn accumulator_error(e: accumulator::AccumulatorError) -> Error {
-    Error::Corrupt {
-        table: TxOutSetAccumulator::NAME,
-        key: hex::encode(ACCUMULATOR_KEY.encode_key()),
-        height: None,
-        reason: e.to_string(),
-    }
-}
+/// The accumulator error as a storage error naming the accumulator row (the lower crate's
+/// helper, which its rebuild uses too).
+pub(crate) use migrations::rebuild::accumulator_error;
 
 fn range_heights(start: Height, end: Height) -> impl Iterator<Item = Height> {
     (start.0..=end.0).map(Height)

@@ -49,7 +49,9 @@ pub trait Migration<S: KvStore> {
 #[derive(Clone, Debug)]
 pub struct MigrationOptions {
     /// Byte budget of one batch of random-keyed index rows (`sync_write_batch_bytes`). Each
-    /// batch commits its rows with its progress watermark in one synced transaction.
+    /// batch commits its rows with its progress watermark in one synced transaction. Also
+    /// the accumulator rebuild's memory ([`crate::commitment_from_tables`]): a budget far
+    /// below the `spent` table's size makes it walk `transparent` once per pass.
     pub write_batch_bytes: usize,
     /// Report progress to the callback at least every this many heights of a scan (batches
     /// are always reported when they commit).
@@ -131,7 +133,8 @@ pub struct MigrationProgress {
     pub stage: Stage,
     /// Started, progress or finished.
     pub event: ProgressEvent,
-    /// The next height to process, when the stage walks heights.
+    /// The next height to process, when the stage walks heights. Stage C walks them once
+    /// per pass of its rebuild, so its heights start again at each pass.
     pub height: Option<Height>,
     /// The tip the stage walks to.
     pub tip: Option<Height>,

@@ -49,8 +49,8 @@ fn outpoint_bytes(op: &Outpoint) -> OutpointBytes {
     key
 }
 
-/// The top 32 bits of a txid (or of an outpoint's bytes): what splits the work into passes
-/// and indexes the spent outpoints of a pass.
+/// The top 32 bits of a txid (or of an outpoint's bytes): what indexes the spent
+/// outpoints of a pass.
 fn prefix_of(key: &[u8]) -> u64 {
     u64::from(u32::from_be_bytes([key[0], key[1], key[2], key[3]]))
 }
@@ -58,95 +58,126 @@ fn prefix_of(key: &[u8]) -> u64 {
 /// One past the largest [`prefix_of`].
 const PREFIX_END: u64 = 1 << 32;
 
-/// The most unspent outputs waiting to be hashed (4.5 MiB): enough chunks of the parallel
-/// rebuild for every thread, and no more, since memory the buffer takes is memory the
-/// spent outpoints cannot have.
+/// The most unspent outputs waiting to be hashed (4.5 MiB): eight chunks of the parallel
+/// rebuild, enough to keep a few threads busy; memory the buffer takes is memory the spent
+/// outpoints cannot have.
 const BUFFER_OUTPUTS: usize = 1 << 16;
 
 /// Bytes a spent outpoint takes while held: its 36 bytes and at most its share of the
-/// index (a 4-byte bucket start per one or two outpoints).
-const SPENT_ENTRY_BYTES: usize = 40;
+/// index (an 8-byte bucket start per one or two outpoints).
+const SPENT_ENTRY_BYTES: usize = 44;
 
-/// The spent outpoints whose txid prefix lies in `prefixes`, sorted, with an index of
-/// buckets of about two outpoints each (by txid prefix): a membership test reads one
-/// index entry and a few adjacent outpoints, a cache miss or two, however large the pass.
-struct SpentRuns {
-    prefixes: std::ops::Range<u64>,
+/// The spent outpoints of one pass — those whose txid lies in `first..end` — sorted, with
+/// an index of buckets of about two outpoints each by the txid's top 32 bits: a
+/// membership test reads one index entry and a few adjacent outpoints, a cache miss or two
+/// however large the pass.
+struct SpentPass {
+    /// The pass's first txid.
+    first: [u8; 32],
+    /// The next pass's first txid (`None`: this is the last pass).
+    end: Option<[u8; 32]>,
     /// Sorted, as the `spent` table is.
     outpoints: Vec<OutpointBytes>,
-    /// A bucket is the prefixes `prefixes.start + (b << shift)` up to the next bucket's.
+    /// Bucket `b` holds the prefixes from `prefix_of(first) + (b << shift)` up to the next
+    /// bucket's.
     shift: u32,
     /// `starts[b]..starts[b + 1]` is bucket `b`'s run of `outpoints`.
-    starts: Vec<u32>,
+    starts: Vec<usize>,
 }
 
-impl SpentRuns {
-    /// Reads the `spent` rows of `prefixes` (each row's checksum verified).
-    fn read(r: &impl KvRead, prefixes: std::ops::Range<u64>, capacity: usize) -> Result<SpentRuns> {
-        // A key is the 0x01 version tag, the txid and the index: the rows of a prefix
-        // range are one key range.
-        let bound = |prefix: u64| -> Vec<u8> {
-            match u32::try_from(prefix) {
-                Ok(p) => [&[0x01][..], &p.to_be_bytes()].concat(),
-                Err(_) => vec![0x02],
-            }
-        };
-        let range = KeyRange::half_open(bound(prefixes.start), bound(prefixes.end));
-        let mut outpoints = Vec::with_capacity(capacity);
-        for row in r.range(Spent::NAME, range, Direction::Forward)? {
-            let (k, v) = row?;
-            decode_row::<Spent>(&k, &v)?;
-            outpoints.push(outpoint_bytes(&Outpoint::decode_key(&k)?));
-        }
-        // A forward range is in key order (every backend's contract, checked by the
-        // conformance suite): the runs rely on it.
+impl SpentPass {
+    /// Indexes `outpoints`: sorted, every txid in `first..end`.
+    fn new(first: [u8; 32], end: Option<[u8; 32]>, outpoints: Vec<OutpointBytes>) -> SpentPass {
         debug_assert!(outpoints.windows(2).all(|w| w[0] < w[1]));
-        let width = prefixes.end - prefixes.start;
+        let base = prefix_of(&first);
+        // Txids below `end` may share its prefix.
+        let top = end.map_or(PREFIX_END, |e| prefix_of(&e) + 1);
+        let width = top.saturating_sub(base).max(1);
         let wanted_buckets = (outpoints.len() as u64 / 2).max(1);
         let shift = (width / wanted_buckets).max(1).ilog2();
         let buckets = usize::try_from(((width - 1) >> shift) + 1).unwrap_or(usize::MAX);
         let mut starts = Vec::with_capacity(buckets + 1);
         let mut at = 0usize;
-        for b in 0..buckets {
-            starts.push(at as u32);
-            let bucket_end = prefixes.start + ((b as u64 + 1) << shift);
+        for b in 0..buckets as u64 {
+            starts.push(at);
+            let bucket_end = base + ((b + 1) << shift);
             while at < outpoints.len() && prefix_of(&outpoints[at]) < bucket_end {
                 at += 1;
             }
         }
-        starts.push(at as u32);
-        // The key range holds only keys of these prefixes.
+        starts.push(at);
         debug_assert_eq!(at, outpoints.len());
-        Ok(SpentRuns {
-            prefixes,
+        SpentPass {
+            first,
+            end,
             outpoints,
             shift,
             starts,
-        })
+        }
     }
 
-    /// Whether `key` (of a prefix this holds) is spent.
+    /// Whether the pass covers the outputs of `txid`.
+    fn holds(&self, txid: &[u8; 32]) -> bool {
+        *txid >= self.first && self.end.is_none_or(|end| *txid < end)
+    }
+
+    /// Whether `key`, whose txid the pass [holds](Self::holds), is spent.
     fn contains(&self, key: &OutpointBytes) -> bool {
-        let b = ((prefix_of(key) - self.prefixes.start) >> self.shift) as usize;
-        let run = &self.outpoints[self.starts[b] as usize..self.starts[b + 1] as usize];
+        let b = ((prefix_of(key) - prefix_of(&self.first)) >> self.shift) as usize;
+        let run = &self.outpoints[self.starts[b]..self.starts[b + 1]];
         run.binary_search(key).is_ok()
+    }
+}
+
+/// Takes the next pass's spent outpoints from `spent` (the table's rows in key order,
+/// decoded): whole transactions' outpoints until they fill `half` at
+/// [`SPENT_ENTRY_BYTES`] each (one transaction's are never split, so a pass may go over by
+/// one transaction's outputs), and the first txid left for the next pass, if any.
+fn take_pass(
+    spent: &mut std::iter::Peekable<impl Iterator<Item = Result<OutpointBytes>>>,
+    half: usize,
+) -> Result<(Vec<OutpointBytes>, Option<[u8; 32]>)> {
+    let mut outpoints = Vec::with_capacity(half / SPENT_ENTRY_BYTES + 1);
+    loop {
+        let next = match spent.peek() {
+            None => return Ok((outpoints, None)),
+            Some(Ok(outpoint)) => *outpoint,
+            Some(Err(_)) => {
+                // Hands the read or decoding error on.
+                spent.next().transpose()?;
+                continue;
+            }
+        };
+        let full = outpoints.len() * SPENT_ENTRY_BYTES >= half;
+        if full
+            && outpoints
+                .last()
+                .is_some_and(|last| last[..32] != next[..32])
+        {
+            let mut txid = [0u8; 32];
+            txid.copy_from_slice(&next[..32]);
+            return Ok((outpoints, Some(txid)));
+        }
+        outpoints.push(next);
+        spent.next();
     }
 }
 
 /// The commitment `C` (the XOR-BLAKE2b accumulator, MuHash3072, or both) of every counted
 /// unspent output in the `transparent` and `spent` tables visible to `r`, calling
-/// `progress` with the next height every `every` heights of each pass. Never reads the
-/// stored accumulator.
+/// `progress` with the next height every `every` heights of each pass (the heights start
+/// again at each pass). Never reads the stored accumulator.
 ///
-/// Memory is bounded by `memory_bytes`, not by the chain: half of it holds spent
-/// outpoints (36 bytes each), and up to [`BUFFER_OUTPUTS`] unspent outputs (no more than
-/// the other half) wait to be hashed. When the `spent` table does not fit its half, the
-/// work is split by the top bits of the txid into passes that each hold one range of spent
-/// outpoints — a contiguous range of the `spent` table — and walk `transparent` and
-/// `txids` in height order for the outputs of that range. Each pass is sequential reads only; the cost of a membership test does not grow
-/// with the table. Outputs are fed to the commitment transaction by transaction (one
-/// transaction's outputs adjacent with ascending indexes, as its rebuild input contract
-/// asks), hashed in parallel on the current rayon pool.
+/// Memory is bounded by `memory_bytes`, not by the chain: about half of it holds spent
+/// outpoints ([`SPENT_ENTRY_BYTES`] each with their index), and up to [`BUFFER_OUTPUTS`]
+/// unspent outputs (no more than the other half, or one transaction's outputs) wait to be
+/// hashed. The `spent` table is read once, in key order, in passes of whole transactions
+/// that fill the half; each pass walks `transparent` and `txids` in height order for the
+/// outputs of its txid range. A table that fits takes one pass; a small budget over a
+/// large table takes many, each a walk of `transparent`. Sequential reads only; the cost
+/// of a membership test does not grow with the table. Outputs are fed to the commitment
+/// transaction by transaction (one transaction's outputs adjacent with ascending indexes,
+/// as its rebuild input contract asks), hashed in parallel on the current rayon pool.
 pub fn commitment_from_tables<C: SetCommitment>(
     r: &impl KvRead,
     memory_bytes: usize,
@@ -155,20 +186,28 @@ pub fn commitment_from_tables<C: SetCommitment>(
 ) -> Result<C> {
     let every = every.max(1);
     let half = (memory_bytes / 2).max(1);
-    let spent_rows = usize::try_from(r.len(Spent::NAME)?).unwrap_or(usize::MAX);
-    let spent_bytes = spent_rows.saturating_mul(SPENT_ENTRY_BYTES);
-    let passes = spent_bytes.div_ceil(half).clamp(1, 1 << 16);
     let buffer_outputs = (half / size_of::<UnspentOutput>()).clamp(1, BUFFER_OUTPUTS);
-    tracing::debug!(spent_rows, passes, buffer_outputs, "txout set from tables");
+    let mut spent = r
+        .range(Spent::NAME, KeyRange::all(), Direction::Forward)?
+        .map(|row| {
+            let (k, v) = row?;
+            decode_row::<Spent>(&k, &v)?;
+            Ok(outpoint_bytes(&Outpoint::decode_key(&k)?))
+        })
+        .peekable();
     let mut commitment = C::empty();
     let mut unspent: Vec<UnspentOutput> = Vec::with_capacity(buffer_outputs);
-    for pass in 0..passes {
-        let (pass, passes) = (pass as u64, passes as u64);
-        let prefixes = pass * PREFIX_END / passes..(pass + 1) * PREFIX_END / passes;
-        // Txids are hash outputs: a pass holds about its share of the rows (an eighth more
-        // room before the vector grows).
-        let expected = spent_rows / passes as usize;
-        let spent = SpentRuns::read(r, prefixes.clone(), expected + expected / 8 + 16)?;
+    let mut first = [0u8; 32];
+    let mut passes = 0u64;
+    loop {
+        let (outpoints, end) = take_pass(&mut spent, half)?;
+        let pass = SpentPass::new(first, end, outpoints);
+        passes += 1;
+        tracing::debug!(
+            pass = passes,
+            spent = pass.outpoints.len(),
+            "txout set pass"
+        );
         let mut txids_rows = r.rows::<Txids>(KeyRange::all(), Direction::Forward)?;
         for (n, row) in r
             .rows::<Transparent>(KeyRange::all(), Direction::Forward)?
@@ -202,8 +241,15 @@ pub fn commitment_from_tables<C: SetCommitment>(
                     height: Some(height.0),
                     reason: format!("transaction {i} has no txid in {}", Txids::NAME),
                 })?;
-                if !spent.prefixes.contains(&prefix_of(&txid.0)) {
+                if !pass.holds(&txid.0) {
                     continue;
+                }
+                // Hashed between transactions only, so none spans two calls.
+                if !unspent.is_empty() && unspent.len() + tx.vout.len() > buffer_outputs {
+                    commitment = commitment
+                        .merge(fold(&unspent)?)
+                        .map_err(accumulator_error)?;
+                    unspent.clear();
                 }
                 for (vout, out) in tx.vout.iter().enumerate() {
                     if !accumulator::is_counted(out) {
@@ -213,21 +259,25 @@ pub fn commitment_from_tables<C: SetCommitment>(
                         prev_txid: txid,
                         prev_index: vout as u32,
                     };
-                    if !spent.contains(&outpoint_bytes(&outpoint)) {
+                    if !pass.contains(&outpoint_bytes(&outpoint)) {
                         unspent.push((outpoint, *out));
                     }
                 }
-                // Only between transactions, so none spans two calls.
-                if unspent.len() >= buffer_outputs {
-                    commitment = commitment.merge(fold(&unspent)?).map_err(accumulator_error)?;
-                    unspent.clear();
-                }
             }
         }
+        match pass.end {
+            Some(end) => first = end,
+            None => break,
+        }
     }
-    commitment
-        .merge(fold(&unspent)?)
-        .map_err(accumulator_error)
+    if passes > 1 {
+        tracing::info!(
+            passes,
+            memory_bytes,
+            "txout set computed in several passes over transparent"
+        );
+    }
+    commitment.merge(fold(&unspent)?).map_err(accumulator_error)
 }
 
 /// The commitment of `outputs`, hashed in parallel.
@@ -235,3 +285,141 @@ fn fold<C: SetCommitment>(outputs: &[UnspentOutput]) -> Result<C> {
     accumulator::rebuild_from_slice(outputs).map_err(accumulator_error)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// An outpoint whose txid starts with `prefix`, the rest drawn from `seed`.
+    fn outpoint(prefix: u64, seed: u32, index: u32) -> OutpointBytes {
+        let mut key = [0u8; 36];
+        key[..32].copy_from_slice(&storage_traits::blake2b256(&[&seed.to_le_bytes()]));
+        key[..4].copy_from_slice(&(prefix as u32).to_be_bytes());
+        key[32..].copy_from_slice(&index.to_le_bytes());
+        key
+    }
+
+    fn txid_of(key: &OutpointBytes) -> [u8; 32] {
+        key[..32].try_into().unwrap()
+    }
+
+    /// Membership answers what a plain set answers, for passes of 0 to 3,000 outpoints,
+    /// narrow and wide, first and last, with keys on every bucket's first and last prefix,
+    /// and near misses: another index of a spent txid, a txid one above a spent one.
+    #[test]
+    fn spent_pass_matches_a_plain_set() {
+        let cases: [(u64, Option<u64>, usize); 7] = [
+            (0, None, 0),
+            (0, None, 1),
+            (0, Some(0x1000), 2),
+            (7, Some(7 + 1), 40),
+            (0x5555_5555, Some(0xAAAA_AAAA), 3),
+            (0x5555_5555, Some(0xAAAA_AAAA), 3000),
+            (0xFFFF_F000, None, 1000),
+        ];
+        for (seed, (base, top, n)) in cases.into_iter().enumerate() {
+            let top_prefix = top.unwrap_or(PREFIX_END);
+            // The pass runs from a txid of prefix `base` to one of prefix `top` (where
+            // txids below it share its prefix).
+            let first = txid_of(&outpoint(base, 1, 0));
+            let end = top.map(|t| txid_of(&outpoint(t, 2, 0)));
+            let pick = |i: u64| base + (i.wrapping_mul(0x9E37_79B9) % (top_prefix - base));
+            let mut keys: Vec<OutpointBytes> = (0..n as u64)
+                .map(|i| {
+                    let p = if i % 5 == 0 { base } else { pick(i) };
+                    let index = (i % 3) as u32;
+                    outpoint(p, (seed * 10_000) as u32 + i as u32, index)
+                })
+                .filter(|k| txid_of(k) >= first && end.is_none_or(|e| txid_of(k) < e))
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let set: HashSet<OutpointBytes> = keys.iter().copied().collect();
+            let pass = SpentPass::new(first, end, keys.clone());
+            // Candidates: every key, its neighbours, and keys at each bucket's edges.
+            let mut candidates = Vec::new();
+            for k in &keys {
+                let mut other_index = *k;
+                other_index[32] ^= 1;
+                let mut txid_above = *k;
+                txid_above[31] = txid_above[31].wrapping_add(1);
+                candidates.extend([*k, other_index, txid_above]);
+            }
+            let buckets = pass.starts.len() - 1;
+            for b in 0..=buckets as u64 {
+                for p in [
+                    base + (b << pass.shift),
+                    (base + (b << pass.shift)).wrapping_sub(1),
+                ] {
+                    if p < top_prefix {
+                        candidates.push(outpoint(p, 7, 0));
+                    }
+                }
+            }
+            let mut held = 0;
+            for c in candidates {
+                if !pass.holds(&txid_of(&c)) {
+                    continue;
+                }
+                held += 1;
+                assert_eq!(
+                    pass.contains(&c),
+                    set.contains(&c),
+                    "case {seed}: {}",
+                    hex::encode(c)
+                );
+            }
+            assert!(held >= keys.len(), "case {seed}");
+            let buckets = pass.starts.len() - 1;
+            assert!(
+                buckets <= keys.len().max(2),
+                "case {seed}: {buckets} buckets"
+            );
+        }
+    }
+
+    /// Passes fill their budget with whole transactions, never split one, and hand on
+    /// the first txid left over; an error in the stream ends the read.
+    #[test]
+    fn passes_take_whole_transactions() {
+        // 300 transactions with 1 to 4 spent outputs each, in key order.
+        let mut keys: Vec<OutpointBytes> = (0..300u32)
+            .flat_map(|t| (0..1 + t % 4).map(move |i| outpoint(u64::from(t) << 20, t, i)))
+            .collect();
+        keys.sort_unstable();
+        for half in [
+            1,
+            SPENT_ENTRY_BYTES * 3,
+            SPENT_ENTRY_BYTES * 100,
+            usize::MAX / 4,
+        ] {
+            let mut spent = keys.iter().copied().map(Ok).peekable();
+            let mut taken = Vec::new();
+            let mut first = [0u8; 32];
+            loop {
+                let (pass, end) = take_pass(&mut spent, half).unwrap();
+                assert!(pass.iter().all(|k| txid_of(k) >= first));
+                if let Some(end) = end {
+                    assert!(pass.iter().all(|k| txid_of(k) < end));
+                    // Full: at least the budget, or a single transaction.
+                    assert!(pass.len() * SPENT_ENTRY_BYTES >= half);
+                    first = end;
+                }
+                taken.extend(pass);
+                if end.is_none() {
+                    break;
+                }
+            }
+            assert_eq!(taken, keys, "half {half}");
+        }
+        let items = vec![
+            Ok(keys[0]),
+            Err(Error::NotAvailable {
+                what: "a read".to_owned(),
+            }),
+            Ok(keys[1]),
+        ];
+        let mut spent = items.into_iter().peekable();
+        assert!(take_pass(&mut spent, usize::MAX / 4).is_err());
+    }
+}

@@ -69,6 +69,37 @@ fn meta(store: &RedbStore) -> DbMetadata {
         .unwrap()
 }
 
+/// The accumulator of the counted outputs `blocks` leave unspent.
+fn unspent_accumulator(blocks: &[IndexedBlock]) -> accumulator::Accumulator {
+    let mut unspent = std::collections::HashMap::new();
+    for tx in blocks.iter().flat_map(|b| &b.transactions) {
+        for input in tx.transparent.iter().flat_map(|t| &t.vin) {
+            if let Some(op) = input.outpoint() {
+                unspent.remove(&op);
+            }
+        }
+        for (v, out) in tx
+            .transparent
+            .iter()
+            .flat_map(|t| t.vout.iter().enumerate())
+        {
+            let op = Outpoint {
+                prev_txid: tx.txid,
+                prev_index: v as u32,
+            };
+            unspent.insert(op, *out);
+        }
+    }
+    let mut outs: Vec<(Outpoint, TxOutCompact)> = unspent.into_iter().collect();
+    outs.sort_by_key(|(op, _)| *op);
+    // A transaction with two or more counted outputs left: the smallest buffers cut
+    // between its outputs if any cut does.
+    assert!(outs.windows(2).any(|w| w[0].0.prev_txid == w[1].0.prev_txid
+        && accumulator::is_counted(&w[0].1)
+        && accumulator::is_counted(&w[1].1)));
+    accumulator::rebuild_from_slice(&outs).unwrap()
+}
+
 #[test]
 fn missing_step_names_both_versions() {
     let dir = tempfile::tempdir().unwrap();
@@ -114,7 +145,6 @@ fn v1_1_to_v1_2_builds_every_index_and_cleans_up() {
     }
     let mut txs = 0u64;
     let mut inputs = 0u64;
-    let mut unspent = std::collections::HashMap::new();
     for (h, b) in blocks.iter().enumerate() {
         for (i, tx) in b.transactions.iter().enumerate() {
             let loc = TxLocation {
@@ -127,30 +157,13 @@ fn v1_1_to_v1_2_builds_every_index_and_cleans_up() {
                 if let Some(op) = input.outpoint() {
                     inputs += 1;
                     assert_eq!(r.get_row::<Spent>(&op).unwrap(), Some(loc));
-                    unspent.remove(&op);
                 }
-            }
-            for (v, out) in tx
-                .transparent
-                .iter()
-                .flat_map(|t| t.vout.iter().enumerate())
-            {
-                unspent.insert(
-                    Outpoint {
-                        prev_txid: tx.txid,
-                        prev_index: v as u32,
-                    },
-                    *out,
-                );
             }
         }
     }
     assert_eq!(r.len(TxidLocation::NAME).unwrap(), txs);
     assert_eq!(r.len(Spent::NAME).unwrap(), inputs);
-    // The accumulator equals one built from the outputs the chain leaves unspent.
-    let mut outs: Vec<(Outpoint, TxOutCompact)> = unspent.into_iter().collect();
-    outs.sort_by_key(|(op, _)| *op);
-    let expected = accumulator::rebuild_from_slice::<accumulator::Accumulator>(&outs).unwrap();
+    let expected = unspent_accumulator(&blocks);
     assert_eq!(
         r.get_row::<TxOutSetAccumulator>(&ACCUMULATOR_KEY).unwrap(),
         Some(expected.info())
@@ -161,11 +174,14 @@ fn v1_1_to_v1_2_builds_every_index_and_cleans_up() {
         Some(Height(149))
     );
     // The rebuild's result does not depend on its memory: from one pass over every spent
-    // outpoint down to hundreds of passes (a txid range each) that hash a few outputs at a
-    // time; the step itself ran with 4 KiB (tens of passes).
-    let spent_bytes = inputs as usize * 36;
+    // outpoint (the last two budgets) through two passes (`spent_bytes`) down to hundreds (a txid range
+    // each) that hash an output at a time; the step itself ran with 4 KiB (tens of passes).
+    // A transaction with two unspent counted outputs is hashed in one piece however small
+    // the buffer.
+    // (A pass holds spent outpoints at 44 bytes each, in half the budget.)
+    let spent_bytes = inputs as usize * 44;
     assert!(spent_bytes > 32 << 10, "{inputs} inputs");
-    for memory in [200, 4 << 10, spent_bytes, 2 * spent_bytes + 2, 1 << 30] {
+    for memory in [200, 4 << 10, spent_bytes, 2 * spent_bytes, 1 << 30] {
         assert_eq!(
             rebuild_from_tables(&r, memory).unwrap(),
             expected,
@@ -557,4 +573,43 @@ fn v0_store_round_trips_and_serves_filtered_blocks() {
             ..
         })
     ));
+}
+
+/// The rebuild's passes end wherever the budget fills, between txids that share their top
+/// 32 bits when every txid has one of five prefixes (0, 1, 0x55555555, 0xAAAAAAAA,
+/// 0xFFFFFFFF): stage C at 4 KiB and every budget from 100 bytes up still give the
+/// accumulator of the outputs the chain leaves unspent.
+#[test]
+fn rebuild_passes_cut_between_txids_of_one_prefix() {
+    let prefixes = [0u32, 1, 0x5555_5555, 0xAAAA_AAAA, 0xFFFF_FFFF];
+    // A function of the txid's own last byte, so every reference to a txid maps alike.
+    let remap = |t: &mut TxId| {
+        let p = prefixes[usize::from(t.0[31] % 5)];
+        t.0[..4].copy_from_slice(&p.to_be_bytes());
+    };
+    let mut blocks = chain(150, 5);
+    for tx in blocks.iter_mut().flat_map(|b| &mut b.transactions) {
+        remap(&mut tx.txid);
+        for input in tx.transparent.iter_mut().flat_map(|t| &mut t.vin) {
+            if input.outpoint().is_some() {
+                remap(&mut input.prevout_txid);
+            }
+        }
+    }
+    let expected = unspent_accumulator(&blocks);
+    let dir = tempfile::tempdir().unwrap();
+    let store = v1_store(dir.path(), &blocks, V1Fixture::V1_1);
+    run(&store, &all_steps(), 4 << 10).unwrap();
+    let r = store.begin_read().unwrap();
+    assert_eq!(
+        r.get_row::<TxOutSetAccumulator>(&ACCUMULATOR_KEY).unwrap(),
+        Some(expected.info())
+    );
+    for memory in [100, 1 << 10, 64 << 10, 1 << 30] {
+        assert_eq!(
+            rebuild_from_tables(&r, memory).unwrap(),
+            expected,
+            "{memory} bytes"
+        );
+    }
 }
