@@ -137,7 +137,10 @@ fn take_pass(
     spent: &mut std::iter::Peekable<impl Iterator<Item = Result<OutpointBytes>>>,
     half: usize,
 ) -> Result<(Vec<OutpointBytes>, Option<[u8; 32]>)> {
-    let mut outpoints = Vec::with_capacity(half / SPENT_ENTRY_BYTES + 1);
+    // The most a pass holds before its last transaction; the list grows towards it a
+    // million at a time (not by doubling, which could take twice the half).
+    let most = half / SPENT_ENTRY_BYTES + 1;
+    let mut outpoints: Vec<OutpointBytes> = Vec::new();
     loop {
         let next = match spent.peek() {
             None => return Ok((outpoints, None)),
@@ -157,6 +160,9 @@ fn take_pass(
             let mut txid = [0u8; 32];
             txid.copy_from_slice(&next[..32]);
             return Ok((outpoints, Some(txid)));
+        }
+        if outpoints.len() == outpoints.capacity() {
+            outpoints.reserve_exact(most.saturating_sub(outpoints.len()).clamp(1, 1 << 20));
         }
         outpoints.push(next);
         spent.next();
