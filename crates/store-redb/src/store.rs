@@ -109,6 +109,69 @@ impl std::fmt::Debug for RedbStore {
     }
 }
 
+/// The prefix of a database file being created (`<DB_FILE_NAME>.creating-<pid>-<n>`).
+const CREATING_PREFIX: &str = "strata.redb.creating-";
+
+/// Creates the database file at `path` in one step: redb writes a new file's header after
+/// sizing it, so a process killed while creating `path` in place left a file that no open
+/// accepts ("magic number mismatch") and that nothing may delete, since it cannot be told
+/// from a damaged store. Instead the file is created and committed under a temporary name
+/// and hard-linked to `path`, which fails if another process got there first (then its
+/// file is used); the temporary name is removed and the directory synced.
+fn create_new(dir: &Path, path: &Path) -> Result<()> {
+    static CREATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CREATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temp = dir.join(format!("{CREATING_PREFIX}{}-{n}", std::process::id()));
+    let created = redb::Database::create(&temp).map_err(|e| backend_err("create", None, e))?;
+    // An empty commit, synced: the file is a complete database before it gets its name.
+    let txn = created
+        .begin_write()
+        .map_err(|e| backend_err("create", None, e))?;
+    txn.commit().map_err(|e| backend_err("create", None, e))?;
+    drop(created);
+    let linked = match std::fs::hard_link(&temp, path) {
+        Ok(()) => Ok(()),
+        // Another process created it first, or finished opening it and removed this
+        // file as unfinished: either way `path` is there.
+        Err(e) if path.exists() => {
+            tracing::debug!(path = %path.display(), error = %e, "redb store created by another process");
+            Ok(())
+        }
+        Err(e) => Err(Error::io(path, e)),
+    };
+    match std::fs::remove_file(&temp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(&temp, e)),
+    }
+    linked?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Removes the files of creations that never finished (a process killed in
+/// [`create_new`]); called with the store open, so no creation of it is still running.
+fn remove_unfinished_creations(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(CREATING_PREFIX)
+        {
+            let file = entry.path();
+            tracing::info!(path = %file.display(), "removing an unfinished redb store creation");
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&file, e)),
+            }
+        }
+    }
+    Ok(())
+}
+
 impl RedbStore {
     /// Opens (or creates) the store in `dir` with default options. The database file is
     /// `<dir>/strata.redb`; `dir` is created if missing. Every table in `tables` is created
@@ -133,6 +196,10 @@ impl RedbStore {
                     format!("table {} appears twice in the spec list", spec.name),
                 ));
             }
+        }
+
+        if !path.exists() {
+            create_new(dir, &path)?;
         }
 
         let mut builder = redb::Database::builder();
@@ -168,6 +235,8 @@ impl RedbStore {
         }
         txn.commit().map_err(|e| backend_err("open", None, e))?;
 
+        // Under the store's lock: files of creations that never finished.
+        remove_unfinished_creations(dir)?;
         tracing::debug!(
             path = %path.display(),
             tables = tables.len(),

@@ -65,6 +65,42 @@ fn file_layout_and_directory_creation() {
     assert!(dir.join("strata.redb").is_file());
     assert_eq!(store.backend_name(), "redb");
     assert_eq!(store.tables(), TABLES);
+    // Created under a temporary name and linked: nothing else is left in the directory.
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["strata.redb"]);
+}
+
+/// A process killed while creating a store leaves its temporary file, never a half-made
+/// `strata.redb` (which no open accepts and nothing may delete); the next open creates the
+/// store and removes the leftover. A damaged `strata.redb` is an error and is left as it is.
+#[test]
+fn unfinished_creations_are_removed_and_damaged_files_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let leftover = dir.join("strata.redb.creating-4242-0");
+    std::fs::write(&leftover, vec![0u8; 4096]).unwrap();
+    let store = RedbStore::open(dir, TABLES).unwrap();
+    assert!(!leftover.exists());
+    let mut w = store.begin_write().unwrap();
+    w.put(PLAIN, &be(1), b"one").unwrap();
+    w.commit(Durability::Synced).unwrap();
+    drop(store);
+    let store = RedbStore::open(dir, TABLES).unwrap();
+    assert_eq!(
+        store.begin_read().unwrap().get(PLAIN, &be(1)).unwrap(),
+        Some(b"one".to_vec())
+    );
+    drop(store);
+
+    let damaged = tempfile::tempdir().unwrap();
+    let file = damaged.path().join(DB_FILE_NAME);
+    std::fs::write(&file, vec![0u8; 4096]).unwrap();
+    let err = RedbStore::open(damaged.path(), TABLES).unwrap_err();
+    assert!(err.to_string().contains("open"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), vec![0u8; 4096]);
 }
 
 #[test]
