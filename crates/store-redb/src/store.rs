@@ -151,7 +151,8 @@ fn create_new(dir: &Path, path: &Path) -> Result<()> {
 }
 
 /// Removes the files of creations that never finished (a process killed in
-/// [`create_new`]); called with the store open, so no creation of it is still running.
+/// [`create_new`]); called with the store open. A creation still running in another
+/// process then finds `strata.redb` there and opens it instead.
 fn remove_unfinished_creations(dir: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
