@@ -990,7 +990,8 @@ impl<B: Backend> FinalisedState<B> {
                 if ahead.is_empty() {
                     break;
                 }
-                window.clear();
+                // The previous window's map is freed before the next is built.
+                drop(std::mem::take(&mut window));
                 window = read_window_outputs(rows, &committed, &ahead)?;
             }
             let Some(block) = ahead.pop_front() else {

@@ -37,7 +37,7 @@ pub use framework::{
     ProgressEvent, Runner, Stage, read_metadata, write_metadata,
 };
 pub use host::{BlockSource, MigrationHost, VecSource};
-pub use rebuild::{commitment_from_tables, rebuild_from_tables, rebuild_from_tables_with_progress};
+pub use rebuild::{commitment_from_tables, rebuild_from_tables};
 pub use schema::{V0_0_0, V1_0_0, V1_1_0, V1_2_0, schema_hash_for};
 pub use v0_to_v1::V0ToV1;
 pub use v1_0_to_v1_1::V1_0ToV1_1;

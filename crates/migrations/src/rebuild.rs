@@ -21,21 +21,11 @@ pub fn accumulator_error(e: accumulator::AccumulatorError) -> Error {
 }
 
 /// The accumulator rebuilt from the `transparent` and `spent` tables visible to `r`,
-/// holding about `memory_bytes` of outpoints at a time (see [`commitment_from_tables`]).
-/// Never reads the stored accumulator.
+/// holding about half of `memory_bytes` in spent outpoints at a time (see
+/// [`commitment_from_tables`], which also takes a progress callback). Never reads the
+/// stored accumulator.
 pub fn rebuild_from_tables(r: &impl KvRead, memory_bytes: usize) -> Result<Accumulator> {
     commitment_from_tables(r, memory_bytes, u32::MAX, &mut |_| {})
-}
-
-/// [`rebuild_from_tables`], calling `progress` with the next height every `every` heights
-/// of each pass.
-pub fn rebuild_from_tables_with_progress(
-    r: &impl KvRead,
-    memory_bytes: usize,
-    every: u32,
-    progress: &mut dyn FnMut(Height),
-) -> Result<Accumulator> {
-    commitment_from_tables(r, memory_bytes, every, progress)
 }
 
 /// An outpoint as `txid ‖ LE index`: the `spent` key without its version tag, so the

@@ -40,7 +40,7 @@ use storage_traits::{
 
 use crate::error::{MigrationError, Result};
 use crate::framework::*;
-use crate::rebuild::rebuild_from_tables_with_progress;
+use crate::rebuild::commitment_from_tables;
 use crate::schema::{V1_1_0, V1_2_0, schema_hash_for};
 
 mod batch;
@@ -623,16 +623,17 @@ fn run_accumulator_stage<S: KvStore>(
     let mut w = store.begin_write()?;
     match tip {
         Some(tip) => {
-            let acc = rebuild_from_tables_with_progress(&w, memory, every, &mut |h| {
-                report(
-                    ctx,
-                    Stage::Accumulator,
-                    ProgressEvent::Progress,
-                    Some(h),
-                    Some(tip),
-                    started,
-                )
-            })?;
+            let acc: accumulator::Accumulator =
+                commitment_from_tables(&w, memory, every, &mut |h| {
+                    report(
+                        ctx,
+                        Stage::Accumulator,
+                        ProgressEvent::Progress,
+                        Some(h),
+                        Some(tip),
+                        started,
+                    )
+                })?;
             w.put_row::<TxOutSetAccumulator>(&ACCUMULATOR_KEY, acc.info())?;
             w.put_row::<MetadataHeights>(&ACCUMULATOR_BUILT_HEIGHT_KEY, tip)?;
         }

@@ -174,11 +174,11 @@ fn v1_1_to_v1_2_builds_every_index_and_cleans_up() {
         Some(Height(149))
     );
     // The rebuild's result does not depend on its memory: from one pass over every spent
-    // outpoint (the last two budgets) through two passes (`spent_bytes`) down to hundreds (a txid range
-    // each) that hash an output at a time; the step itself ran with 4 KiB (tens of passes).
-    // A transaction with two unspent counted outputs is hashed in one piece however small
+    // outpoint (the last two budgets; a pass holds them at 44 bytes each in half the
+    // budget) through two passes (`spent_bytes`) down to hundreds (a txid range each) that
+    // hash an output at a time; the step itself ran with 4 KiB (tens of passes). A
+    // transaction with two unspent counted outputs is hashed in one piece however small
     // the buffer.
-    // (A pass holds spent outpoints at 44 bytes each, in half the budget.)
     let spent_bytes = inputs as usize * 44;
     assert!(spent_bytes > 32 << 10, "{inputs} inputs");
     for memory in [200, 4 << 10, spent_bytes, 2 * spent_bytes, 1 << 30] {
