@@ -457,7 +457,7 @@ fn write_curve(file: &Path, heights: &[u32], secs: &[f64]) -> Result<()> {
 
 /// The raw RocksDB copy, opened read-write with the options the backend gives its own
 /// store (`store_lmdb_compat::RocksOptions::default()`: 64 MiB block cache charged with index
-/// and filter blocks, bloom filters in SST files and memtables, LZ4), so both sides read the
+/// and filter blocks, partitioned, bloom filters in SST files and memtables, LZ4), so both sides read the
 /// same kind of files and pay the same memtable filter on every put.
 ///
 /// The lookup child opens it this way too, not read-only: a read-write open flushes the rows
@@ -475,6 +475,9 @@ fn open_raw_rocks(raw_dir: &Path) -> Result<rocksdb::DB> {
     table.set_bloom_filter(10.0, false);
     table.set_cache_index_and_filter_blocks(true);
     table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    table.set_index_type(rocksdb::BlockBasedIndexType::TwoLevelIndexSearch);
+    table.set_partition_filters(true);
+    table.set_pin_top_level_index_and_filter(true);
     opts.set_block_based_table_factory(&table);
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
     opts.set_bottommost_compression_type(rocksdb::DBCompressionType::Lz4);

@@ -191,3 +191,30 @@ fn compression_option_is_honoured() {
     assert!(sizes[&Compression::Lz4] * 5 < raw, "{sizes:?}");
     assert!(sizes[&Compression::Zstd] * 5 < raw, "{sizes:?}");
 }
+
+/// Every table's SST files get partitioned indexes and filters, charged to the block cache
+/// with their top level pinned: a lookup loads one small filter partition, not a file's
+/// whole filter (README, Options).
+#[test]
+fn filters_and_indexes_are_partitioned() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(store_lmdb_compat::open(dir.path(), &tables()).unwrap());
+    let persisted = persisted_options(dir.path());
+    for cf in ["default", PLAIN, DUP] {
+        let section = &persisted[&format!("TableOptions/BlockBasedTable \"{cf}\"")];
+        for (key, value) in [
+            ("index_type", "kTwoLevelIndexSearch"),
+            ("partition_filters", "true"),
+            ("pin_top_level_index_and_filter", "true"),
+            ("cache_index_and_filter_blocks", "true"),
+            ("pin_l0_filter_and_index_blocks_in_cache", "true"),
+        ] {
+            assert_eq!(section[key], value, "{cf}: {key}");
+        }
+        assert!(
+            section["filter_policy"].contains("bloomfilter"),
+            "{cf}: {}",
+            section["filter_policy"]
+        );
+    }
+}
