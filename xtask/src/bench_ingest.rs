@@ -456,9 +456,9 @@ fn write_curve(file: &Path, heights: &[u32], secs: &[f64]) -> Result<()> {
 }
 
 /// The raw RocksDB copy, opened read-write with the options the backend gives its own
-/// store (`store_lmdb_compat::RocksOptions::default()`: 64 MiB block cache charged with index
-/// and filter blocks, partitioned, bloom filters in SST files and memtables, LZ4), so both sides read the
-/// same kind of files and pay the same memtable filter on every put.
+/// store (`store_lmdb_compat::RocksOptions::default()`: 64 MiB block cache charged with
+/// partitioned index and filter blocks, bloom filters in SST files and memtables, LZ4), so
+/// both sides read the same kind of files and pay the same memtable filter on every put.
 ///
 /// The lookup child opens it this way too, not read-only: a read-write open flushes the rows
 /// still in the write-ahead log into SST files, exactly as opening the Strata store does. A

@@ -218,3 +218,35 @@ fn filters_and_indexes_are_partitioned() {
         );
     }
 }
+
+/// A store whose SST files were written with whole filters and a one-level index (every
+/// store created before the partitioning) opens and reads as before: RocksDB reads each
+/// file by the layout recorded in it.
+#[test]
+fn files_with_whole_filters_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_bloom_filter(10.0, false);
+        opts.set_block_based_table_factory(&table);
+        let db = rocksdb::DB::open_cf(&opts, dir.path(), [PLAIN, DUP]).unwrap();
+        let cf = db.cf_handle(PLAIN).unwrap();
+        for i in 0..1_000u32 {
+            db.put_cf(cf, i.to_be_bytes(), i.to_le_bytes()).unwrap();
+        }
+        db.flush_cf(cf).unwrap();
+    }
+    let store = store_lmdb_compat::open(dir.path(), &tables()).unwrap();
+    let r = store.begin_read().unwrap();
+    assert_eq!(r.len(PLAIN).unwrap(), 1_000);
+    for i in [0u32, 499, 999] {
+        assert_eq!(
+            r.get(PLAIN, &i.to_be_bytes()).unwrap(),
+            Some(i.to_le_bytes().to_vec())
+        );
+    }
+    assert_eq!(r.get(PLAIN, &1_000u32.to_be_bytes()).unwrap(), None);
+}
