@@ -455,36 +455,26 @@ fn write_curve(file: &Path, heights: &[u32], secs: &[f64]) -> Result<()> {
     Ok(())
 }
 
-/// The raw RocksDB copy, opened read-write with the options the backend gives its own
-/// store (`store_lmdb_compat::RocksOptions::default()`: 64 MiB block cache charged with
-/// partitioned index and filter blocks, bloom filters in SST files and memtables, LZ4), so
-/// both sides read the same kind of files and pay the same memtable filter on every put.
+/// The raw RocksDB copy, opened read-write with exactly the options the backend gives its
+/// own store: the directory is created by `store_lmdb_compat::RocksStore` with
+/// `RocksOptions::default()` (so the two option lists cannot drift apart), then opened raw
+/// with the options RocksDB persisted there and a block cache of the store's size, as the
+/// `kv` bench's raw side does. Both sides read the same kind of files and pay the same
+/// memtable filter on every put.
 ///
 /// The lookup child opens it this way too, not read-only: a read-write open flushes the rows
 /// still in the write-ahead log into SST files, exactly as opening the Strata store does. A
 /// read-only open instead replays them into a memtable, and lookups of a small table (block
 /// hash → height) then measured a skiplist against Strata's block-cache reads (0.18).
 fn open_raw_rocks(raw_dir: &Path) -> Result<rocksdb::DB> {
-    let mut opts = rocksdb::Options::default();
-    opts.create_if_missing(true);
-    opts.create_missing_column_families(true);
-    opts.set_max_open_files(512);
-    let mut table = rocksdb::BlockBasedOptions::default();
-    let cache = rocksdb::Cache::new_lru_cache(64 << 20);
-    table.set_block_cache(&cache);
-    table.set_bloom_filter(10.0, false);
-    table.set_cache_index_and_filter_blocks(true);
-    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
-    table.set_index_type(rocksdb::BlockBasedIndexType::TwoLevelIndexSearch);
-    table.set_partition_filters(true);
-    table.set_pin_top_level_index_and_filter(true);
-    opts.set_block_based_table_factory(&table);
-    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    opts.set_bottommost_compression_type(rocksdb::DBCompressionType::Lz4);
-    opts.set_memtable_whole_key_filtering(true);
-    opts.set_memtable_prefix_bloom_ratio(0.02);
-    let names: Vec<&str> = V1_TABLES.iter().map(|s| s.name).collect();
-    Ok(rocksdb::DB::open_cf(&opts, raw_dir, &names)?)
+    let defaults = store_lmdb_compat::RocksOptions::default();
+    drop(store_lmdb_compat::RocksStore::open(
+        raw_dir, V1_TABLES, defaults,
+    )?);
+    let cache = rocksdb::Cache::new_lru_cache(defaults.block_cache_bytes);
+    let env = rocksdb::Env::new()?;
+    let (opts, cfs) = rocksdb::Options::load_latest(raw_dir, env, false, cache)?;
+    Ok(rocksdb::DB::open_cf_descriptors(&opts, raw_dir, cfs)?)
 }
 
 /// Child: writes the synced store's rows into a raw backend, batch by batch, timed.
